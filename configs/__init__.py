@@ -1,0 +1,1 @@
+"""Shipped YAML configurations (default, gpu, tiny, ...)."""

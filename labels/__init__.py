@@ -1,0 +1,1 @@
+"""Shipped label data: taxonomy.yaml, gold clauses, splits, source documents."""

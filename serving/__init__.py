@@ -1,0 +1,1 @@
+"""Inference: batch prediction, ONNX runtime, the Gradio app (package ``policytag.serving``)."""

@@ -1,0 +1,1 @@
+"""Training, evaluation and the model directory (package ``policytag.training``)."""
