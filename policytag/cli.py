@@ -31,8 +31,10 @@ COMMAND_MODULES = [
     "policytag.commands_segment",      # segment
     "policytag.commands_labels",       # labels validate | stats
     "policytag.training.commands",     # train, evaluate
-    "policytag.serving.commands",      # predict, export-onnx, serve
+    "policytag.serving.commands",      # predict, export-onnx
+    "policytag.serving.app_commands",  # serve
     "policytag.commands_corrections",  # corrections ..., models ..., retrain, review-queue
+    "policytag.serving.cluster_commands",  # ray engine hooks (issue 8), if any
 ]
 
 for _name in COMMAND_MODULES:
