@@ -1,0 +1,55 @@
+"""Per-label decision thresholds, tuned on out-of-fold predictions."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def f1_score_binary(y: np.ndarray, pred: np.ndarray) -> float:
+    tp = float(np.sum((y == 1) & (pred == 1)))
+    fp = float(np.sum((y == 0) & (pred == 1)))
+    fn = float(np.sum((y == 1) & (pred == 0)))
+    return 0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn)
+
+
+def threshold_grid(spec=(0.05, 0.95, 0.05)) -> np.ndarray:
+    lo, hi, step = spec
+    return np.round(np.arange(lo, hi + 1e-9, step), 4)
+
+
+def tune_thresholds(
+    y_true: np.ndarray,
+    probs: np.ndarray,
+    *,
+    grid=(0.05, 0.95, 0.05),
+    default: float = 0.5,
+    min_positive: int = 2,
+) -> np.ndarray:
+    """For each label pick the threshold that maximizes F1 on (y_true, probs).
+
+    Labels with fewer than ``min_positive`` positives keep ``default``. Ties are broken
+    by taking the middle of the best plateau, which is less brittle than its edge.
+    """
+    y_true = np.asarray(y_true)
+    probs = np.asarray(probs)
+    cand = threshold_grid(grid)
+    out = np.full(y_true.shape[1], float(default), dtype=np.float32)
+    for j in range(y_true.shape[1]):
+        y = y_true[:, j]
+        if y.sum() < min_positive:
+            continue
+        scores = np.array([f1_score_binary(y, (probs[:, j] >= t).astype(int)) for t in cand])
+        best = scores.max()
+        if best <= 0:
+            continue
+        idx = np.flatnonzero(scores >= best - 1e-9)
+        # middle of the longest run of best values
+        runs, start = [], idx[0]
+        for a, b in zip(idx, idx[1:]):
+            if b != a + 1:
+                runs.append((start, a))
+                start = b
+        runs.append((start, idx[-1]))
+        s, e = max(runs, key=lambda r: r[1] - r[0])
+        out[j] = float(cand[(s + e) // 2])
+    return out
