@@ -20,10 +20,8 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from policytag.clause import atomic_write_text  # noqa: E402
-from policytag.taxonomy import load_taxonomy  # noqa: E402
+from policytag.clause import atomic_write_text
+from policytag.taxonomy import load_taxonomy
 
 THEME_CODES = {"Y": "youth", "F": "farmers", "W": "workers", "E": "elderly", "O": "officials",
                "I": "infrastructure"}
