@@ -461,6 +461,7 @@ def record_to_clause(r: Mapping) -> Clause:
 EXPORT_COLUMNS = ["id", "created_at", "doc_id", "clause_id", "context", "text", "themes", "measures",
                   "predicted_themes", "predicted_measures", "model_version", "annotator", "note"]
 FORMATS = (".jsonl", ".csv", ".xlsx")
+ROUNDING_TOLERANCE = 6e-4  # p_* columns carry 4 decimals; thresholds are float32
 
 # Header aliases accepted on import (a spreadsheet someone relabeled by hand).
 _ALIASES = {
@@ -668,7 +669,17 @@ def import_corrections(store: CorrectionStore, path: str | os.PathLike, *, annot
             if th is None:
                 unresolved.add(version or "(no model_version column)")
             else:
-                pred = {lid for lid, p in scores.items() if p >= float(th.get(lid, 0.5))}
+                # p_* columns are rounded (4 decimals): a score within rounding distance of its
+                # threshold may have gone either way, so there the row's own label is taken as predicted
+                given = set(themes) | set(measures)
+                pred = set()
+                for lid, p in scores.items():
+                    t = float(th.get(lid, 0.5))
+                    if abs(p - t) <= ROUNDING_TOLERANCE:
+                        if lid in given:
+                            pred.add(lid)
+                    elif p >= t:
+                        pred.add(lid)
                 pt = [i for i in tax.themes if i in pred]
                 pm = [i for i in tax.measures if i in pred]
         if pt is not None and not all_rows and pt == themes and pm == measures:

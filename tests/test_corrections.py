@@ -280,3 +280,20 @@ def test_cli_import_reports_and_exit_code(tmp_path, monkeypatch):
     res = runner.invoke(app, ["corrections", "export", "-o", str(out)])
     assert res.exit_code == 0 and out.exists()
     assert len(pd.read_csv(out)) == 3
+
+
+def test_import_tolerates_rounded_scores_at_the_threshold(store, tmp_path):
+    """predict writes p_* with 4 decimals: a score that rounds onto its threshold is not a correction."""
+    rows = _prediction_rows()[:1]
+    rows[0]["p_farmers"] = 0.25  # the model's float was 0.24996 < 0.25: not predicted, not in the sheet
+    path = tmp_path / "p.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    th = {lid: 0.5 for lid in store.taxonomy.label_ids} | {"farmers": 0.25}
+    rep = import_corrections(store, path, thresholds=th)
+    assert rep.unchanged == [2] and store.count() == 0
+    rows[0]["themes"] = "farmers"  # the user adds it: still no change from what the model could have said
+    pd.DataFrame(rows).to_csv(path, index=False)
+    assert import_corrections(store, path, thresholds=th).unchanged == [2]
+    rows[0]["themes"] = "farmers, youth"  # a real edit
+    pd.DataFrame(rows).to_csv(path, index=False)
+    assert import_corrections(store, path, thresholds=th).accepted == [2]
