@@ -12,7 +12,7 @@ from typing import Optional
 
 import typer
 
-from policytag.errors import InputError, ModelNotFoundError, PolicytagError
+from policytag.errors import InputError, ModelNotFoundError
 
 corrections_app = typer.Typer(help="Label corrections: list, export to JSONL/CSV/XLSX, import a corrected file.",
                               no_args_is_help=True)

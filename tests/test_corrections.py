@@ -25,11 +25,6 @@ TEXT = "将科普经费列入本级财政预算,逐步提高科普投入水平�
 TEXT2 = "鼓励建设科技馆、主题博物馆、科普公园、青少年科技馆等。"
 
 
-@pytest.fixture(autouse=True)
-def _home(tmp_path, monkeypatch):
-    monkeypatch.setenv("POLICYTAG_HOME", str(tmp_path / "home"))
-
-
 @pytest.fixture
 def store(tmp_path):
     return CorrectionStore(tmp_path / "c.sqlite")
