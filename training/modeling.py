@@ -233,6 +233,31 @@ def _torch():
     return torch
 
 
+def pool(hidden, attention_mask, pooling: str = "mean"):
+    """Sentence vector from token states: the first token (``cls``) or the masked mean."""
+    if pooling == "cls":
+        return hidden[:, 0]
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+
+def encoder_layers(encoder):
+    """The list of transformer blocks of a BERT-like encoder, or None when its layout is unknown."""
+    layers = getattr(getattr(encoder, "encoder", None), "layer", None)
+    return layers if layers is not None and hasattr(encoder, "embeddings") else None
+
+
+def top_layers_forward(encoder, hidden, attention_mask, start: int):
+    """Apply blocks ``start..end`` of a BERT-like encoder to ``hidden`` (the output of block ``start-1``)."""
+    from transformers.masking_utils import create_bidirectional_mask
+
+    mask = create_bidirectional_mask(config=encoder.config, inputs_embeds=hidden, attention_mask=attention_mask)
+    for layer in encoder_layers(encoder)[start:]:
+        out = layer(hidden, mask)
+        hidden = out[0] if isinstance(out, tuple) else out
+    return hidden
+
+
 def build_net(encoder, num_labels: int, pooling: str = "mean", dropout: float = 0.1, pos_weight=None):
     """The classification network: encoder + pooling + dropout + linear head (17 logits)."""
     torch = _torch()
@@ -254,19 +279,26 @@ def build_net(encoder, num_labels: int, pooling: str = "mean", dropout: float = 
             if token_type_ids is not None:
                 kw["token_type_ids"] = token_type_ids
             hidden = self.encoder(**kw).last_hidden_state
-            if self.pooling == "cls":
-                return hidden[:, 0]
-            mask = (attention_mask if attention_mask is not None else torch.ones_like(input_ids)).unsqueeze(-1)
-            mask = mask.to(hidden.dtype)
-            return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+            if attention_mask is None:
+                attention_mask = torch.ones_like(input_ids)
+            return pool(hidden, attention_mask, self.pooling)
 
-        def forward(self, input_ids, attention_mask=None, token_type_ids=None, labels=None):
-            logits = self.head(self.dropout(self.pooled(input_ids, attention_mask, token_type_ids)))
+        def _out(self, pooled, labels):
+            logits = self.head(self.dropout(pooled))
             if labels is None:
                 return {"logits": logits}
             loss = nn.functional.binary_cross_entropy_with_logits(
                 logits.float(), labels.float(), pos_weight=self.pos_weight.to(logits.device))
             return {"loss": loss, "logits": logits}
+
+        def forward(self, input_ids, attention_mask=None, token_type_ids=None, labels=None):
+            return self._out(self.pooled(input_ids, attention_mask, token_type_ids), labels)
+
+        def forward_from_hidden(self, hidden_states, attention_mask, start: int, labels=None):
+            """Run encoder layers ``start..`` on cached hidden states (output of layer ``start``),
+            then pool and classify: the same function as ``forward`` when the lower layers are frozen."""
+            hidden = top_layers_forward(self.encoder, hidden_states, attention_mask, start)
+            return self._out(pool(hidden, attention_mask, self.pooling), labels)
 
     return PolicyTagNet()
 

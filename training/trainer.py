@@ -34,7 +34,8 @@ from policytag.errors import ModelNotFoundError, PolicytagError
 from policytag.taxonomy import load_taxonomy
 from policytag.training import data as D
 from policytag.training.evaluation import compute_metrics
-from policytag.training.modeling import PolicyClassifier, TransformerClassifier, as_pairs, build_net, encode_pairs
+from policytag.training.modeling import (PolicyClassifier, TransformerClassifier, as_pairs, build_net, encode_pairs,
+                                         encoder_layers)
 from policytag.training.thresholds import tune_thresholds
 
 BUNDLED_PREFIX = "bundled:"
@@ -222,22 +223,46 @@ def _fit_transformer(clauses, y, cfg, label_ids, meta, *, progress: bool) -> Tra
     encoder, tokenizer = load_base(base_path)
     if get(cfg, "model.freeze_embeddings", False):
         encoder.get_input_embeddings().weight.requires_grad_(False)
+    # model.train_layers: fine-tune only the top N blocks (null: all). The frozen lower part
+    # is deterministic, so its output is computed once and cached (training.cache_frozen).
+    layers = encoder_layers(encoder)
+    train_layers = get(cfg, "model.train_layers")
+    start = 0
+    if train_layers is not None and layers is not None:
+        start = max(0, len(layers) - int(train_layers))
+        for p in encoder.embeddings.parameters():
+            p.requires_grad_(False if start > 0 else p.requires_grad)
+        for blk in layers[:start]:
+            for p in blk.parameters():
+                p.requires_grad_(False)
+    elif train_layers is not None:
+        say(f"model.train_layers ignored: {type(encoder).__name__} is not BERT-like; training all layers", progress)
+    cached = start > 0 and bool(get(cfg, "training.cache_frozen", True))
     pw = pos_weights(y, get(cfg, "training.pos_weight", "sqrt"), get(cfg, "training.pos_weight_max", 10.0))
     net = build_net(encoder, len(label_ids), pooling=get(cfg, "model.pooling", "mean"),
                     dropout=float(get(cfg, "model.dropout", 0.1)), pos_weight=pw)
     inp = input_config(cfg)
     pairs = as_pairs(clauses)
-
-    def tok(batch):
-        enc = encode_pairs(tokenizer, list(zip(batch["text"], batch["context"])), inp,
-                           padding=False, return_tensors=None)
-        return {k: v for k, v in enc.items()}
-
-    ds = Dataset.from_dict({"text": [t for t, _ in pairs], "context": [c for _, c in pairs],
-                            "labels": np.asarray(y, dtype=np.float32).tolist()})
-    ds = ds.map(tok, batched=True, remove_columns=["text", "context"], desc="tokenizing",
-                keep_in_memory=True, load_from_cache_file=False)
     device = _device(cfg)
+    labels_f = np.asarray(y, dtype=np.float32)
+    if cached:
+        hidden = cached_hidden(encoder, tokenizer, pairs, inp, start, key=str(base_path), device=device,
+                               batch_size=int(get(cfg, "predict.batch_size", 32)), progress=progress)
+        ds = _HiddenDataset(hidden, labels_f)
+        collator = _pad_hidden
+        model_for_trainer = _CachedTop(net, start)
+    else:
+        def tok(batch):
+            enc = encode_pairs(tokenizer, list(zip(batch["text"], batch["context"])), inp,
+                               padding=False, return_tensors=None)
+            return {k: v for k, v in enc.items()}
+
+        ds = Dataset.from_dict({"text": [t for t, _ in pairs], "context": [c for _, c in pairs],
+                                "labels": labels_f.tolist()})
+        ds = ds.map(tok, batched=True, remove_columns=["text", "context"], desc="tokenizing",
+                    keep_in_memory=True, load_from_cache_file=False)
+        collator = DataCollatorWithPadding(tokenizer)
+        model_for_trainer = net
     bf16 = _bf16(cfg, device)
     scratch = Path(tempfile.mkdtemp(prefix="policytag-trainer-"))
     head_params = [p for n, p in net.named_parameters() if n.startswith("head.")]
@@ -274,12 +299,12 @@ def _fit_transformer(clauses, y, cfg, label_ids, meta, *, progress: bool) -> Tra
         use_cpu=(device == "cpu"),
         disable_tqdm=not (progress and is_main_process()),
         dataloader_num_workers=0,
-        remove_unused_columns=True,
+        remove_unused_columns=not cached,
         label_names=["labels"],
         ddp_find_unused_parameters=False,
     )
-    trainer = Trainer(model=net, args=args, train_dataset=ds,
-                      data_collator=DataCollatorWithPadding(tokenizer), optimizers=(optimizer, None))
+    trainer = Trainer(model=model_for_trainer, args=args, train_dataset=ds,
+                      data_collator=collator, optimizers=(optimizer, None))
     t0 = time.time()
     try:
         result = trainer.train()
@@ -287,7 +312,6 @@ def _fit_transformer(clauses, y, cfg, label_ids, meta, *, progress: bool) -> Tra
         shutil.rmtree(scratch, ignore_errors=True)
     seconds = time.time() - t0
     losses = [round(float(h["loss"]), 5) for h in trainer.state.log_history if "loss" in h]
-    net = trainer.model
     net.eval()
     net.to("cpu" if device == "cpu" else device)
     meta = dict(meta)
@@ -299,8 +323,99 @@ def _fit_transformer(clauses, y, cfg, label_ids, meta, *, progress: bool) -> Tra
         "trainable_params": int(sum(p.numel() for p in net.parameters() if p.requires_grad)),
         "total_params": int(sum(p.numel() for p in net.parameters())),
         "pos_weight": None if pw is None else [round(float(v), 3) for v in pw],
+        "trained_layers": "all" if start == 0 else f"top {len(layers) - start} of {len(layers)}",
+        "cached_frozen_layers": cached,
     }
     return TransformerClassifier(net, tokenizer, label_ids, metadata=meta, device=device)
+
+
+# ------------------------------------------------------------------ frozen-layer cache
+
+_HIDDEN_MEMO: dict[str, Any] = {"key": None, "items": {}}
+
+
+def cached_hidden(encoder, tokenizer, pairs, inp, start: int, *, key: str, device: str = "cpu",
+                  batch_size: int = 32, progress: bool = False) -> list:
+    """Output of block ``start-1`` (input of block ``start``) for each (text, context) pair,
+    without padding. Memoized across fits of the same base (cross-validation, threshold folds)."""
+    import torch
+
+    memo_key = (key, start, json.dumps(inp, sort_keys=True))
+    if _HIDDEN_MEMO["key"] != memo_key:
+        _HIDDEN_MEMO.update(key=memo_key, items={})
+    items = _HIDDEN_MEMO["items"]
+    todo = sorted({p for p in pairs if p not in items}, key=lambda p: len(p[0]) + len(p[1]))
+    if todo:
+        encoder.eval().to(device)
+        batches = [todo[i:i + batch_size] for i in range(0, len(todo), batch_size)]
+        it = batches
+        if progress and is_main_process():
+            from tqdm.auto import tqdm
+
+            it = tqdm(batches, desc=f"encoding (frozen layers 0-{start - 1})", unit="batch")
+        with torch.inference_mode():
+            for b in it:
+                enc = encode_pairs(tokenizer, b, inp)
+                enc = {k2: v.to(device) for k2, v in enc.items()}
+                hs = encoder(**enc, output_hidden_states=True).hidden_states[start]
+                lens = enc["attention_mask"].sum(1).tolist()
+                for p, h, n in zip(b, hs, lens):
+                    items[p] = h[: int(n)].float().cpu().clone()
+    return [items[p] for p in pairs]
+
+
+def _torch_dataset_base():
+    import torch
+
+    return torch.utils.data.Dataset
+
+
+class _HiddenDataset(_torch_dataset_base()):
+    def __init__(self, hidden, labels):
+        self.hidden, self.labels = hidden, labels
+
+    def __len__(self):
+        return len(self.hidden)
+
+    def __getitem__(self, i):
+        return {"hidden_states": self.hidden[i], "labels": self.labels[i]}
+
+
+def _pad_hidden(features):
+    import torch
+
+    n = max(f["hidden_states"].shape[0] for f in features)
+    dim = features[0]["hidden_states"].shape[1]
+    hs = torch.zeros(len(features), n, dim)
+    mask = torch.zeros(len(features), n, dtype=torch.long)
+    for i, f in enumerate(features):
+        t = f["hidden_states"].shape[0]
+        hs[i, :t] = f["hidden_states"]
+        mask[i, :t] = 1
+    labels = torch.tensor(np.stack([f["labels"] for f in features]), dtype=torch.float32)
+    return {"hidden_states": hs, "attention_mask": mask, "labels": labels}
+
+
+def _cached_top_class():
+    import torch
+
+    class CachedTop(torch.nn.Module):
+        """Training view of the net when the lower blocks are frozen: starts from cached states."""
+
+        def __init__(self, net, start):
+            super().__init__()
+            self.net = net
+            self.start = start
+            self.config = net.config
+
+        def forward(self, hidden_states, attention_mask, labels=None):
+            return self.net.forward_from_hidden(hidden_states, attention_mask, self.start, labels)
+
+    return CachedTop
+
+
+def _CachedTop(net, start):  # noqa: N802 - reads like a class at the call site
+    return _cached_top_class()(net, start)
 
 
 def oof_probabilities(clauses: Sequence[Clause], y: np.ndarray, cfg: dict, k: int, *, max_folds: int | None = None,

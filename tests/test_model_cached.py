@@ -1,0 +1,43 @@
+"""Fine-tuning only the top blocks from cached lower-block states is the same function as the full net."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+
+def test_forward_from_hidden_matches_full_forward():
+    from transformers import BertConfig, BertModel
+
+    from policytag.training.modeling import build_net
+
+    torch.manual_seed(0)
+    enc = BertModel(BertConfig(vocab_size=60, hidden_size=16, num_hidden_layers=3, num_attention_heads=2,
+                               intermediate_size=32), add_pooling_layer=False)
+    net = build_net(enc, 17, pooling="mean", dropout=0.0).eval()
+    ids = torch.randint(5, 60, (3, 9))
+    mask = torch.ones(3, 9, dtype=torch.long)
+    mask[1, 6:] = 0
+    with torch.no_grad():
+        full = net(input_ids=ids, attention_mask=mask)["logits"]
+        hs = enc(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states
+        for start in range(4):
+            part = net.forward_from_hidden(hs[start], mask, start)["logits"]
+            torch.testing.assert_close(part, full, atol=1e-5, rtol=1e-5)
+
+
+def test_train_top_layers_with_cache(mini_gold, tmp_path):
+    from policytag.config import load_config
+    from policytag.training.modeling import PolicyClassifier
+    from policytag.training.trainer import train
+
+    cfg = load_config("tiny", ["model.train_layers=1", "thresholds.inner_folds=0", "training.epochs=4"])
+    out = train(mini_gold, cfg, tmp_path / "m", progress=False)
+    m = PolicyClassifier.from_pretrained(out)
+    assert m.metadata["training"]["trained_layers"] == "top 1 of 2"
+    assert m.metadata["training"]["cached_frozen_layers"] is True
+    assert m.metadata["training"]["trainable_params"] < m.metadata["training"]["total_params"]
+    p = m.predict_proba(mini_gold[:5])
+    assert p.shape == (5, 17) and np.isfinite(p).all()
+    assert m.thresholds.tolist() == pytest.approx([0.5] * 17)
