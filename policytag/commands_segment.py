@@ -101,13 +101,13 @@ def _console():
     return Console(stderr=True)
 
 
-def print_summary(result: SegmentResult) -> None:
+def print_summary(result: SegmentResult, verbose: bool = False) -> None:
     from rich.table import Table
 
     table = Table(title="policytag segment", show_lines=False)
     for col, just in [("document", "left"), ("type", "left"), ("provisions", "right"), ("clauses", "right"),
-                      ("characters", "right"), ("furniture removed", "right")]:
-        table.add_column(col, justify=just)
+                      ("characters", "right"), ("removed", "right")]:
+        table.add_column(col, justify=just, overflow="fold")
     for r in result.rows:
         table.add_row(r["doc_id"], r["kind"], str(r["provisions"]), str(r["clauses"]), str(r["characters"]),
                       str(r["removed"]))
@@ -116,8 +116,12 @@ def print_summary(result: SegmentResult) -> None:
                       str(sum(r["clauses"] for r in result.rows)), str(sum(r["characters"] for r in result.rows)), "")
     console = _console()
     console.print(table)
+    if verbose:
+        for r in result.rows:
+            for item in r.get("removed_items", []):
+                console.print(f"{r['doc_id']}: removed {item}", highlight=False, soft_wrap=True, markup=False)
     for path, reason in result.skipped:
-        console.print(f"[red]skipped[/red] {path}: {reason}", highlight=False)
+        console.print(f"[red]skipped[/red] {path}: {reason}", highlight=False, soft_wrap=True)
 
 
 def _dump(clauses: list[Clause]) -> str:
@@ -137,6 +141,7 @@ def register(app: typer.Typer) -> None:
         suffix: str = typer.Option(".jsonl", "--suffix", help="File name ending for --out-dir files, e.g. .unlabeled.jsonl."),
         doc_id: Optional[str] = typer.Option(None, "--doc-id", help="Doc id for text read from stdin ('-')."),
         progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+        verbose: bool = typer.Option(False, "-v", "--verbose", help="List everything normalization removed."),
     ) -> None:
         """Split documents into clauses (JSON Lines without labels) and print a per-document summary.
 
@@ -167,10 +172,10 @@ def register(app: typer.Typer) -> None:
                 by_doc.setdefault(c.doc_id, []).append(c)
             for d, clauses in by_doc.items():
                 atomic_write_text(Path(out_dir) / f"{d}{suffix}", _dump(clauses))
-        print_summary(result)
+        print_summary(result, verbose=verbose)
         if output is not None:
-            _console().print(f"wrote {len(result.clauses)} clauses to {output}", highlight=False)
+            _console().print(f"wrote {len(result.clauses)} clauses to {output}", highlight=False, soft_wrap=True)
         if out_dir is not None:
-            _console().print(f"wrote {len(result.rows)} files to {out_dir}/", highlight=False)
+            _console().print(f"wrote {len(result.rows)} files to {out_dir}/", highlight=False, soft_wrap=True)
         if result.failed:
             raise typer.Exit(code=1)

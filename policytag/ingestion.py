@@ -206,10 +206,25 @@ def _read_pdf(path: Path) -> tuple[str, dict]:
         raise InputError(f"{path.name}: cannot read the PDF ({type(e).__name__}: corrupt, truncated or "
                          "password-protected); open it in a PDF reader and save a fresh copy") from None
     text = "\n".join(pages)
+    meta = {"pages": len(pages), "extractor": "pdfplumber"}
+    if not re.search(r"\w", text):
+        # pdfminer cannot read some embedded CID fonts (fpdf2 subsets, for one); pypdf can
+        text = _read_pdf_pypdf(path)
+        meta["extractor"] = "pypdf"
     if not re.search(r"\w", text):
         raise InputError(f"{path.name}: PDF has no text layer (scanned?): run OCR first "
                          "(e.g. ocrmypdf -l chi_sim in.pdf out.pdf) and try again")
-    return text, {"pages": len(pages)}
+    return text, meta
+
+
+def _read_pdf_pypdf(path: Path) -> str:
+    try:
+        import pypdf
+
+        reader = pypdf.PdfReader(str(path))
+        return "\n".join((page.extract_text() or "") for page in reader.pages).replace("\x00", "")
+    except Exception:
+        return ""
 
 
 _DROP_TAGS = ["script", "style", "noscript", "nav", "header", "footer", "aside", "form", "iframe",

@@ -56,7 +56,7 @@ Rule = Callable[[str, list], str]
 
 # --------------------------------------------------------------------------- 1. whitespace
 
-_ZERO_WIDTH = re.compile("[\ufeff\u200b\u200c\u200d\u2060\u00ad]")
+_ZERO_WIDTH = re.compile("[\x00\ufeff\u200b\u200c\u200d\u2060\u00ad]")
 _ODD_SPACES = re.compile("[\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000\t\x0b\x0c]")
 
 

@@ -339,6 +339,9 @@ def _build(text: str, titles_as_paragraphs: bool = False) -> list[_Provision]:
             continue
 
         num = match_numbering(line)
+        if num and num.style == "md" and num.markdown == 1 and not seen_structure and not provisions \
+                and not titles_as_paragraphs:
+            continue  # an unnumbered top heading before anything else is the document title
         if num:
             seen_structure = True
             pop_to(num.rank)
@@ -350,7 +353,7 @@ def _build(text: str, titles_as_paragraphs: bool = False) -> list[_Provision]:
             else:
                 seg = str(num.number)
             body = line[num.marker_end:]
-            heading_like = bool(num.markdown) or _is_title_like(body)
+            heading_like = bool(num.markdown) or (_is_title_like(body) and not body.endswith(("：", ":")))
             node = _Node(num.rank, seg, _heading_text(line), "heading" if heading_like else "provision", (a, b))
             if not heading_like:
                 prov = _Provision(path_segs() + [seg], list(stack), numbered=True)
@@ -489,4 +492,5 @@ def summarize(doc: "Document", clauses: list[Clause]) -> dict[str, Any]:
         "clauses": len(clauses),
         "characters": len(doc.text),
         "removed": len(doc.removed),
+        "removed_items": list(doc.removed),
     }

@@ -1,0 +1,264 @@
+"""One test (or a few) per normalization rule in policytag/normalization.py."""
+
+from __future__ import annotations
+
+import pytest
+
+from policytag import normalization as N
+
+
+def run(rule, text):
+    removed: list[str] = []
+    return rule(text, removed), removed
+
+
+# --------------------------------------------------------------------------- whitespace
+
+def test_normalize_whitespace_line_breaks_bom_and_odd_spaces():
+    out, _ = run(N.normalize_whitespace, "\ufeff第一行\r\n第\u200b二行\u00a0 \r第三\u3000行\t")
+    assert out == "第一行\n第二行\n第三 行"
+
+
+def test_normalize_whitespace_keeps_leading_indent():
+    out, _ = run(N.normalize_whitespace, "      签名单位   ")
+    assert out == "      签名单位"
+
+
+# --------------------------------------------------------------------------- mojibake
+
+def test_repair_mojibake_shifted_gbk_run():
+    # from the CAST seed: "科普工作是學" garbled by decoding GBK one byte off
+    ctx = "科普工作。科普工作是重点。科普活动。"
+    out, removed = run(N.repair_mojibake, ctx + "重要使命,??破展ぷ魇菍W(xué)會主要業務")
+    assert out == ctx + "重要使命,科普工作是學(xué)會主要業務"
+    assert removed and removed[0].startswith("mojibake")
+
+
+def test_repair_mojibake_recovers_trail_byte_and_drops_debris():
+    ctx = "營造氛圍。營造環境。"
+    out, _ = run(N.repair_mojibake, ctx + "發展?fàn)I造良好氛圍")
+    assert out == ctx + "發展營造良好氛圍"
+
+
+def test_repair_mojibake_drops_unrecoverable_debris():
+    out, removed = run(N.repair_mojibake, "建設科普專家?guī)?、科普專家團隊")
+    assert out == "建設科普專家、科普專家團隊"
+    assert "dropped" in removed[0]
+
+
+def test_repair_mojibake_leaves_real_question_marks():
+    for text in ["这是什么?答案在后面。", "是什么?Yes", "是否需要?"]:
+        assert run(N.repair_mojibake, text)[0] == text
+
+
+# --------------------------------------------------------------------------- pinyin
+
+def test_remove_pinyin_after_characters():
+    out, removed = run(N.remove_pinyin, "科協(xié)發(fā)普字〔2021〕61號(hào)")
+    assert out == "科協發普字〔2021〕61號"
+    assert removed == ["pinyin annotations: 3"]
+
+
+def test_remove_pinyin_keeps_numbering_and_latin_words():
+    text = "(一)推广AI(ai)和APP(App)应用(2021—2025年)，市委宣传部(市文明办)"
+    assert run(N.remove_pinyin, text)[0] == text
+
+
+def test_remove_pinyin_fullwidth_brackets():
+    assert run(N.remove_pinyin, "學（xué）會")[0] == "學會"
+
+
+# --------------------------------------------------------------------------- traditional -> simplified
+
+def test_to_simplified_converts_traditional():
+    out, removed = run(N.to_simplified, "中國科協關於新時代加強學會科普工作的意見")
+    assert out == "中国科协关于新时代加强学会科普工作的意见"
+    assert removed and removed[0].startswith("traditional")
+
+
+def test_to_simplified_leaves_simplified_text_alone():
+    text = "显著提升著作权保护，了解干部队伍。"
+    out, removed = run(N.to_simplified, text)
+    assert out == text and removed == []
+
+
+# --------------------------------------------------------------------------- injected symbols
+
+def test_remove_injected_symbols_before_punctuation():
+    out, removed = run(N.remove_injected_symbols, "加强科普◈★，提升素质◈★。")
+    assert out == "加强科普，提升素质。"
+    assert removed == ["injected symbols: 4"]
+
+
+def test_remove_injected_symbols_line_bullets():
+    assert run(N.remove_injected_symbols, "  • 索引号:123\n● 发布机构:科普处")[0] == "  索引号:123\n发布机构:科普处"
+
+
+# --------------------------------------------------------------------------- spaced-out text
+
+def test_join_spaced_out_text():
+    assert run(N.join_spaced_out_text, "全 民 科 学 素 质 行 动")[0] == "全民科学素质行动"
+
+
+def test_join_spaced_out_text_keeps_phrase_spaces():
+    text = "关于大力加强科普能力建设 夯实创新发展基础的意见"
+    assert run(N.join_spaced_out_text, text)[0] == text
+
+
+# --------------------------------------------------------------------------- full-width punctuation
+
+def test_fullwidth_punctuation_between_chinese():
+    out, _ = run(N.fullwidth_punctuation, "科学素质是基础,是关键;责任单位:市科协!真的?")
+    assert out == "科学素质是基础，是关键；责任单位：市科协！真的？"
+
+
+def test_fullwidth_punctuation_leaves_numbers_and_urls():
+    text = "1,000 at 16:53 see http://a.b/c?d=1"
+    assert run(N.fullwidth_punctuation, text)[0] == text
+
+
+def test_fullwidth_punctuation_percent_before_chinese():
+    assert run(N.fullwidth_punctuation, "达16.7%,处于领先")[0] == "达16.7%，处于领先"
+
+
+# --------------------------------------------------------------------------- repeated punctuation
+
+@pytest.mark.parametrize("raw, clean", [
+    ("学会，、协会", "学会、协会"),
+    ("要求，，为推动", "要求，为推动"),
+    ("位置，。党的", "位置。党的"),
+    ("服务,,加强", "服务，加强"),
+    ("落实,。", "落实。"),
+])
+def test_collapse_punctuation(raw, clean):
+    assert run(N.collapse_punctuation, raw)[0] == clean
+
+
+def test_collapse_punctuation_leaves_ellipsis_and_dashes():
+    text = "等等……2021——2025年，好。"
+    assert run(N.collapse_punctuation, text)[0] == text
+
+
+# --------------------------------------------------------------------------- furniture
+
+@pytest.mark.parametrize("line, kind", [
+    ("首页 / 信息公开 / 重点公开领域 / 民生事项", "navigation"),
+    ("当前位置：首页 > 政府信息公开 > 通知", "navigation"),
+    ("您好！欢迎进入四川省科学技术厅，今天是 无障碍", "navigation"),
+    ("索引号：11510000008282399T/2023-00560", "metadata"),
+    ("文 号：川科普〔2023〕9号", "metadata"),
+    ("发布机构：科普处", "metadata"),
+    ("时间：2023-02-22 16:53 访问量：", "metadata"),
+    ("【字体：", "font size"),
+    ("扫一扫在手机打开当前页", "share"),
+    ("相关信息", "share"),
+    ("(上接06版)", "newspaper mark"),
+    ("（下转第7版）", "newspaper mark"),
+    ("附件：昆山市2021—2025年全民科学素质行动规划纲要实施方案", "attachment line"),
+    ("科协发普字〔2021〕61号", "issuing number"),
+    ("昆全科办发【2023】1号", "issuing number"),
+    ("ksskxjsj/2023-00012", "index number"),
+    ("2021年12月24日", "date"),
+    ("2023-02-22", "date"),
+    ("二〇二三年二月十三日", "date"),
+    ("202312月20", "date"),
+    ("(四川省科学技术厅代章)", "seal"),
+    ("（此件公开发布）", "release note"),
+    ("各市委、市人民政府，省委各部门，省直各单位，各人民团体：", "addressee"),
+    ("各全民科学素质领导小组成员单位：", "addressee"),
+    ("- 3 -", "page number"),
+    ("第 2 页 共 5 页", "page number"),
+    ("版权所有：某某市科学技术协会", "site footer"),
+])
+def test_furniture_patterns(line, kind):
+    assert N.furniture_kind(line) == kind
+
+
+@pytest.mark.parametrize("line", [
+    "一、前言",
+    "(三)主要目标",
+    "各地要重点做好以下工作：",
+    "到2025年，全市科学技术教育、传播与普及工作要得到长足发展。",
+    "(一)推进信息无障碍建设。",
+    "关于印发《昆山市2021—2025年全民科学素质行动规划纲要实施方案》的通知",
+    "（责任部门：省科技厅）",
+])
+def test_furniture_patterns_keep_document_text(line):
+    assert N.furniture_kind(line) is None
+
+
+def test_remove_furniture_signature_block_above_date():
+    text = "请认真贯彻执行。\n\n中国科协\n2021年12月24日\n正文标题"
+    out, removed = run(N.remove_furniture, text)
+    assert out.split("\n") == ["请认真贯彻执行。", "", "正文标题"]
+    assert "signature: 中国科协" in removed and "date: 2021年12月24日" in removed
+
+
+def test_remove_furniture_indented_signature():
+    text = "请认真贯彻执行。\n                      江西省人民政府办公厅\n正文"
+    out, _ = run(N.remove_furniture, text)
+    assert "办公厅" not in out
+
+
+def test_remove_furniture_metadata_block_after_index_number():
+    text = "ksskxjsj/2023-00012\n科教文卫通知\n昆山市科学技术局\n2023-02-22\n关于印发方案的通知"
+    out, removed = run(N.remove_furniture, text)
+    assert out == "关于印发方案的通知"
+    assert len(removed) == 4
+
+
+# --------------------------------------------------------------------------- PDF reflow, broken paragraphs, tidy
+
+def test_reflow_pdf_lines_joins_full_width_lines_only():
+    text = "\n".join([
+        "关于加强科普工作的意见",
+        "坚持以人民为中心，提升全民科学素质。到2025年，公民具备科学素",
+        "质的比例达到15%。",
+        "一、总体要求",
+        "(一)加强青少年科学教育。将科学教育纳入课后服务。每年举办科技",
+        "节。",
+        "二、重点任务",
+    ])
+    out, _ = run(N.reflow_pdf_lines, text)
+    assert out.split("\n") == [
+        "关于加强科普工作的意见",
+        "坚持以人民为中心，提升全民科学素质。到2025年，公民具备科学素质的比例达到15%。",
+        "一、总体要求",
+        "(一)加强青少年科学教育。将科学教育纳入课后服务。每年举办科技节。",
+        "二、重点任务",
+    ]
+
+
+def test_rejoin_broken_paragraphs_across_column_break():
+    text = "推动社区科普大学转型升级。在城乡社区综合\n\n服务设施、社区图书馆等平台拓展科普服务功能。\n\n建设一批青少年科学营地。"
+    out, removed = run(N.rejoin_broken_paragraphs, text)
+    assert "在城乡社区综合服务设施、社区图书馆" in out
+    assert "建设一批青少年科学营地。" in out.split("\n")
+    assert removed
+
+
+def test_rejoin_broken_paragraphs_keeps_headings_and_numbered_lines():
+    text = "关于印发方案的通知\n一、前言\n科学素质是基础。公民具备科学素质\n1.突出价值引领。"
+    out, _ = run(N.rejoin_broken_paragraphs, text)
+    assert out == text
+
+
+def test_tidy_lines():
+    assert run(N.tidy_lines, "  ###   (三)标题  \n\n\n  正文。 \n")[0] == "### (三)标题\n正文。"
+
+
+# --------------------------------------------------------------------------- pipeline
+
+def test_pipeline_order_and_normalize():
+    assert N.PIPELINE[0] is N.normalize_whitespace and N.PIPELINE[-1] is N.tidy_lines
+    raw = "科協(xié)發(fā)普字〔2021〕61號(hào)\n各全國學(xué)會(huì),、協(xié)會(huì):\n學會科普工作取得顯著成效,,打造活動品牌,。\n"
+    clean, removed = N.normalize(raw)
+    assert clean == "学会科普工作取得显著成效，打造活动品牌。"
+    assert any(r.startswith("issuing number") for r in removed)
+    assert any(r.startswith("addressee") for r in removed)
+
+
+def test_reflow_only_for_pdf():
+    raw = "坚持以人民为中心，提升全民科学素质，到2025年公民具备科学素\n质的比例达到15%。"
+    assert N.normalize(raw, kind="pdf")[0].count("\n") == 0
+    assert N.normalize(raw, kind="txt")[0].count("\n") == 1
