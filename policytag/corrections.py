@@ -244,7 +244,7 @@ class CorrectionStore:
         con = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
         con.row_factory = sqlite3.Row
         con.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        con.execute("PRAGMA foreign_keys = ON")
+        con.execute("PRAGMA synchronous = FULL")  # a committed correction survives a power cut too
         return con
 
     @contextmanager
@@ -280,7 +280,6 @@ class CorrectionStore:
                     if str(mode).lower() != "wal":
                         raise PolicytagError(f"{self.path}: cannot switch SQLite to WAL mode (got {mode}); "
                                              "put POLICYTAG_HOME on a local disk")
-                    con.execute("PRAGMA synchronous = NORMAL")
                     con.execute("BEGIN IMMEDIATE")
                     for stmt in _statements(_SCHEMA):  # executescript() would commit first
                         con.execute(stmt)
