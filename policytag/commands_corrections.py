@@ -12,7 +12,7 @@ from typing import Optional
 
 import typer
 
-from policytag.errors import InputError, ModelNotFoundError
+from policytag.errors import InputError, ModelNotFoundError, PolicytagError
 
 corrections_app = typer.Typer(help="Label corrections: list, export to JSONL/CSV/XLSX, import a corrected file.",
                               no_args_is_help=True)
@@ -282,14 +282,21 @@ def _load_inputs(inputs: list[Path]):
             files.append(p)
         else:
             raise InputError(f"{p}: no such file or directory")
+    skipped = 0
     for f in files:
-        if f.suffix.lower() == ".jsonl":
-            clauses += load_clauses(f)
-        else:
-            from policytag.segmentation import segment_file
+        try:
+            if f.suffix.lower() == ".jsonl":
+                clauses += load_clauses(f)
+            else:
+                from policytag.segmentation import segment_file
 
-            _, cs = segment_file(f)
-            clauses += cs
+                _, cs = segment_file(f)
+                clauses += cs
+        except PolicytagError as e:  # one unreadable file does not stop the others
+            skipped += 1
+            typer.secho(f"skipped {f}: {e}", fg="yellow", err=True)
+    if not clauses:
+        raise InputError("no clauses in the given inputs" + (f" ({skipped} file(s) skipped)" if skipped else ""))
     return clauses
 
 

@@ -44,7 +44,8 @@ import numpy as np
 
 from policytag.clause import Clause, write_jsonl
 from policytag.corrections import CorrectionStore, clause_key
-from policytag.errors import ModelNotFoundError, PolicytagError
+from policytag import paths
+from policytag.errors import InputError, ModelNotFoundError, PolicytagError
 from policytag.registry import ModelRegistry, file_lock
 from policytag.taxonomy import load_taxonomy
 
@@ -298,6 +299,9 @@ def retrain(config: str | os.PathLike = "default", overrides: Sequence[str] = ()
         _emit(on_progress, "data", 0.0, "loading gold labels and corrections")
         if gold is None and (cfg.get("data") or {}).get("gold"):
             gold = cfg["data"]["gold"]  # the config's data.gold (a JSONL path) replaces the shipped gold
+        if gold is None and not paths.GOLD_FILE.exists():
+            raise InputError(f"no gold labels at {paths.GOLD_FILE}; pass a labeled clause file with "
+                             "--set data.gold=FILE.jsonl")
         gold_clauses = _clauses(gold, dataset.load_gold)
         watermark = store.max_id()
         corrections = [c for c in store.latest()]
