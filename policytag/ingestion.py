@@ -19,7 +19,7 @@ from typing import Any
 from policytag.errors import InputError
 from policytag.normalization import normalize
 
-SUPPORTED_SUFFIXES = {".txt": "txt", ".text": "txt", ".md": "txt", ".docx": "docx", ".pdf": "pdf",
+SUPPORTED_SUFFIXES = {".txt": "txt", ".text": "txt", ".md": "txt", ".markdown": "txt", ".docx": "docx", ".pdf": "pdf",
                       ".html": "html", ".htm": "html", ".xhtml": "html"}
 _SUFFIX_HINTS = {
     ".doc": "old Word .doc files are not supported: save it as .docx (Word: File > Save As) and try again",

@@ -121,6 +121,7 @@ _SENT_PUNCT_RE = re.compile("[。！？；!?;]")
 TITLE_MAX_LEN = 60  # a line without sentence punctuation up to this length is title-like
 INLINE_TITLE_MAX_LEN = 40  # first sentence of a numbered item up to this length is its title
 PARA_TITLE_MAX_LEN = 20  # first sentence of an un-numbered paragraph (no commas) is a title
+NO_INLINE_TITLE_STYLES = {"article"}  # 第X条: the first sentence is the article's text, not a title
 _AGENCY_LINE = re.compile(r"^(牵头单位|责任单位|责任部门|牵头部门|配合单位|参与单位|工作分工|责任主体)\s*[:：]\s*(?P<names>.+)$")
 _AGENCY_NOTE = re.compile(r"[(（]\s*(?:牵头单位|责任单位|责任部门|牵头部门|配合单位|参与单位|责任主体)\s*[:：]")
 _AGENCY_SPLIT = re.compile(r"[、，,；;]|\s+")
@@ -268,6 +269,7 @@ class _Provision:
     agencies: list[str] = field(default_factory=list)
     title: str = ""
     first_sentence: str = ""
+    style: str = ""  # numbering style of the provision's own line
 
 
 def _iter_lines(text: str):
@@ -356,7 +358,7 @@ def _build(text: str, titles_as_paragraphs: bool = False) -> list[_Provision]:
             heading_like = bool(num.markdown) or (_is_title_like(body) and not body.endswith(("：", ":")))
             node = _Node(num.rank, seg, _heading_text(line), "heading" if heading_like else "provision", (a, b))
             if not heading_like:
-                prov = _Provision(path_segs() + [seg], list(stack), numbered=True)
+                prov = _Provision(path_segs() + [seg], list(stack), numbered=True, style=num.style)
                 prov.pieces.append((a, b))
                 prov.body_starts.append(a + (num.marker_end if num.markdown else 0))
                 provisions.append(prov)
@@ -434,7 +436,8 @@ def segment(doc: "Document | tuple[str, str]", *, titles_as_paragraphs: bool = F
             numbering = match_numbering(first)
             core = first[numbering.marker_end:] if numbering else first
             if (
-                len(spans) > 1
+                prov.style not in NO_INLINE_TITLE_STYLES
+                and len(spans) > 1
                 and first.endswith("。")
                 and len(core) <= limit
                 and "：" not in core

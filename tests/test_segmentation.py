@@ -90,6 +90,11 @@ def test_chapters_and_articles():
     assert cl[3].context == "第二章 科普基地 > 第三条 科普基地应当具备下列条件"
 
 
+def test_article_first_sentence_is_not_an_inline_title():
+    cl = seg("第二条 本法适用于普及科学技术知识的活动。开展科普应当采取公众易于理解的方式。")
+    assert [c.context for c in cl] == ["", ""]
+
+
 def test_markdown_headings_levels_from_numbering():
     text = "### (三)实施科普基础设施工程。\n加强科普基础设施建设。\n加强基地建设。完善管理。\n## 五、组织实施\n### (一)组织保障。\n1.完善机制。建立协调机制。"
     cl = seg(text)
@@ -331,6 +336,8 @@ def test_labeling_work_files_match_segmenter(seeds):
         pytest.skip("labels/work not present")
     for doc_id, (doc, clauses) in seeds.items():
         path = work / f"{doc_id}.unlabeled.jsonl"
+        if not path.exists():
+            continue
         saved = load_clauses(path)
         assert [c.to_dict(labels=False) for c in saved] == [c.to_dict(labels=False) for c in clauses], path.name
 
