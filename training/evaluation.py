@@ -90,3 +90,117 @@ def summarize_folds(fold_metrics: list[dict]) -> dict:
             "support": int(sum(m["per_label"][lab]["support"] for m in fold_metrics)),
         }
     return out
+
+
+def evaluation_data(data=None, taxonomy=None) -> tuple[list, str]:
+    """Clauses to evaluate on: ``data`` (a JSON Lines file) or the fixed test documents of splits.yaml."""
+    from policytag.errors import PolicytagError
+    from policytag.training import data as D
+
+    if data is not None:
+        return D.load_gold(data, taxonomy=taxonomy), f"{data}"
+    test_docs = set(D.load_splits().get("test_docs") or [])
+    if not test_docs:
+        raise PolicytagError("labels/splits.yaml names no test_docs; pass --data FILE to evaluate on")
+    clauses = [c for c in D.load_gold(taxonomy=taxonomy) if c.doc_id in test_docs]
+    if not clauses:
+        raise PolicytagError(f"the gold data has no clauses of the test documents {sorted(test_docs)}")
+    return clauses, "the fixed test documents of labels/splits.yaml"
+
+
+def evaluate_dir(model_dir, *, data=None, baseline_dir=None, out_dir=None, context_ablation: bool = False,
+                 progress: bool = True) -> dict:
+    """Evaluate a model directory next to the TF-IDF baseline; write JSON, Markdown and PNG reports.
+
+    The baseline is ``baseline_dir`` or, if none is given, trained now on the model's own training
+    data (reconstructed from the gold file and verified against the model's data hash).
+    """
+    import copy
+    import datetime as dt
+    from pathlib import Path
+
+    from policytag import paths
+    from policytag.training import data as D
+    from policytag.training.crossval import system_name
+    from policytag.training.modeling import PolicyClassifier
+    from policytag.training.reports import write_eval_report
+    from policytag.training.trainer import fit_with_thresholds, say
+
+    tax = load_taxonomy()
+    model = PolicyClassifier.from_pretrained(model_dir)
+    clauses, desc = evaluation_data(data, tax)
+    docs = sorted({c.doc_id for c in clauses})
+    y = D.label_matrix(clauses, tax)
+    notes = []
+    leak = sorted(set(docs) & set(model.metadata.get("train_docs") or []))
+    if leak:
+        notes.append(f"WARNING: the model was trained on clauses of {', '.join(leak)}: these figures are not "
+                     "a held-out estimate.")
+    systems: dict[str, dict] = {}
+    preds: dict[str, np.ndarray] = {}
+    mcfg = copy.deepcopy(model.metadata.get("config") or {})
+    name = f"{model.backend} {((model.metadata.get('base_model') or {}).get('name') or '')}".strip()
+    name += " (context)" if model.metadata.get("input", {}).get("use_context", True) else " (no context)"
+    say(f"scoring {name} on {len(clauses)} clauses", progress)
+    probs = model.predict_proba(clauses, progress=progress)
+    systems[name] = evaluate(model, clauses, taxonomy=tax, probs=probs)
+    preds[name] = model.decide(probs)
+
+    # training data of the model, for the baseline and the context ablation
+    train_clauses = None
+    train_docs = set(model.metadata.get("train_docs") or [])
+    try:
+        cand = [c for c in D.load_gold(taxonomy=tax) if c.doc_id in train_docs]
+        if cand and D.data_hash(cand) == model.metadata.get("data_hash"):
+            train_clauses = cand
+    except Exception:  # noqa: BLE001 - no gold file: only a given baseline can be compared
+        pass
+    variants = []
+    if baseline_dir:
+        b = PolicyClassifier.from_pretrained(baseline_dir)
+        bp = b.predict_proba(clauses)
+        systems[f"baseline TF-IDF ({baseline_dir})"] = evaluate(b, clauses, taxonomy=tax, probs=bp)
+        preds[f"baseline TF-IDF ({baseline_dir})"] = b.decide(bp)
+    elif train_clauses is not None:
+        base_cfg = copy.deepcopy(mcfg)
+        for use in (True, False):
+            c = copy.deepcopy(base_cfg)
+            c["backend"] = "baseline"
+            c.setdefault("model", {})["use_context"] = use
+            c.setdefault("baseline", {})
+            if not use:
+                c["baseline"]["context_weight"] = 0.0
+            variants.append(c)
+        notes.append(f"Baselines trained now on the model's own training data ({len(train_clauses)} clauses, "
+                     "data hash verified).")
+    else:
+        notes.append("No baseline shown: the model's training data could not be reconstructed from the gold file "
+                     "(data hash differs); pass --baseline DIR.")
+    if context_ablation and train_clauses is not None and model.backend == "transformer":
+        c = copy.deepcopy(mcfg)
+        c.setdefault("model", {})["use_context"] = not model.metadata.get("input", {}).get("use_context", True)
+        variants.append(c)
+        notes.append("Context ablation: the same transformer recipe retrained with the context switch flipped.")
+    for c in variants:
+        n = system_name(c)
+        if n in systems:
+            continue
+        say(f"training {n} on the model's training data", progress)
+        clf = fit_with_thresholds(train_clauses, c, progress=progress)
+        p = clf.predict_proba(clauses)
+        systems[n] = evaluate(clf, clauses, taxonomy=tax, probs=p)
+        preds[n] = clf.decide(p)
+    report = {
+        "created_at": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
+        "model": {"dir": str(Path(model_dir).resolve()), "version": model.version, "backend": model.backend,
+                  "base": (model.metadata.get("base_model") or {}).get("name"),
+                  "data_hash": model.metadata.get("data_hash")},
+        "data": {"description": desc, "n_clauses": len(clauses), "docs": docs, "data_hash": D.data_hash(clauses)},
+        "systems": systems, "notes": notes,
+    }
+    if out_dir is None:
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        out_dir = paths.home() / "reports" / f"evaluate-{model.version}-{stamp}"
+    files = write_eval_report(report, out_dir, gold_y=y, preds=preds, tax=tax)
+    report["files"] = {k: str(v) for k, v in files.items()}
+    return report
