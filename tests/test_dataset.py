@@ -313,3 +313,22 @@ def test_shipped_gold_is_valid_and_complete():
     assert fold_docs(gold, 5) == sp["folds"]
     counts = label_counts(gold)
     assert all(v > 0 for v in counts.values()), counts
+
+
+@gold_exists
+def test_gold_covers_the_segmenter_output():
+    """The gold file labels the clauses the project's own segmenter makes of the sources.
+
+    A small drift (a segmenter fix that changes a few boundaries) is tolerated here and
+    shows up in `labels stats`; a large one means the gold file must be re-aligned.
+    """
+    from policytag.segmentation import segment_file
+
+    gold = load_gold()
+    gold_texts = {(c.doc_id, c.text) for c in gold}
+    seg = []
+    for src in sorted(paths.SOURCES_DIR.glob("*.txt")):
+        _, clauses = segment_file(src)
+        seg.extend((c.doc_id, c.text) for c in clauses)
+    covered = sum(1 for k in seg if k in gold_texts)
+    assert covered / len(seg) >= 0.95, f"only {covered}/{len(seg)} segmenter clauses are in the gold file"

@@ -3,7 +3,9 @@
     python labels/tools/labeltool.py show  labels/work/cast-2021.unlabeled.jsonl 0 30
     python labels/tools/labeltool.py apply labels/work/cast-2021.unlabeled.jsonl \
         labels/work/cast-2021.decisions.tsv labels/work/cast-2021.pass1.jsonl
-    python labels/tools/labeltool.py merge labels/clauses.jsonl labels/work/*.pass1.jsonl
+    python labels/tools/labeltool.py merge labels/work/pass1.jsonl labels/work/*.pass1.jsonl
+    python labels/tools/labeltool.py resolve labels/work/pass1.jsonl \
+        labels/work/resolutions.tsv labels/clauses.jsonl
 
 A decisions file has one line per clause, written by the annotator after reading it:
 
@@ -12,6 +14,10 @@ A decisions file has one line per clause, written by the annotator after reading
 themes / measures are comma- or space-separated ids or the short codes below; "-" is
 none. Lines starting with # are comments. `apply` refuses to write unless every clause
 of the unlabeled file has exactly one decision and every code is known.
+
+`resolve` writes the gold file: the merged first pass with the final labels of the
+clauses listed in a resolutions file (same format; each line replaces that clause's
+labels), after the disagreements with the second pass were discussed.
 """
 
 from __future__ import annotations
@@ -102,6 +108,27 @@ def merge(out, *files):
     print(f"wrote {len(lines)} clauses from {len(files)} file(s) to {out}")
 
 
+def resolve(merged, resolutions, out):
+    tax = load_taxonomy()
+    recs = read(merged)
+    dec = read_decisions(resolutions, tax)
+    ids = {r["clause_id"] for r in recs}
+    extra = [i for i in dec if i not in ids]
+    if extra:
+        raise SystemExit(f"resolutions for unknown clauses: {extra[:5]}")
+    changed = 0
+    lines = []
+    for r in recs:
+        if r["clause_id"] in dec:
+            th, me = dec[r["clause_id"]]
+            if (sorted(th), sorted(me)) != (sorted(r["themes"]), sorted(r["measures"])):
+                changed += 1
+            r = {**r, "themes": th, "measures": me}
+        lines.append(json.dumps(r, ensure_ascii=False))
+    atomic_write_text(out, "\n".join(lines) + "\n")
+    print(f"wrote {len(lines)} clauses to {out}; {changed} relabeled by {resolutions}")
+
+
 if __name__ == "__main__":
     cmd, *args = sys.argv[1:]
-    {"show": show, "apply": apply, "merge": merge}[cmd](*args)
+    {"show": show, "apply": apply, "merge": merge, "resolve": resolve}[cmd](*args)
