@@ -29,12 +29,17 @@ def test_forward_from_hidden_matches_full_forward():
 
 def test_train_top_layers_with_cache(mini_gold, tmp_path):
     from policytag.config import load_config
+    from policytag.training.data import label_matrix
     from policytag.training.modeling import PolicyClassifier
-    from policytag.training.trainer import train
+    from policytag.training.trainer import fit_classifier
 
     cfg = load_config("tiny", ["model.train_layers=1", "thresholds.inner_folds=0", "training.epochs=4"])
-    out = train(mini_gold, cfg, tmp_path / "m", progress=False)
+    fitted = fit_classifier(mini_gold, label_matrix(mini_gold), cfg)
+    assert fitted._from_hidden is not None
+    in_process = fitted.predict_proba(mini_gold)  # from the cached lower-block states
+    out = fitted.save_pretrained(tmp_path / "m")
     m = PolicyClassifier.from_pretrained(out)
+    np.testing.assert_allclose(m.predict_proba(mini_gold), in_process, atol=1e-5)  # full forward pass
     assert m.metadata["training"]["trained_layers"] == "top 1 of 2"
     assert m.metadata["training"]["cached_frozen_layers"] is True
     assert m.metadata["training"]["trainable_params"] < m.metadata["training"]["total_params"]

@@ -313,6 +313,9 @@ class TransformerClassifier(PolicyClassifier):
         self.net = net
         self.tokenizer = tokenizer
         self.device = device or "cpu"
+        # set by the trainer when the lower blocks are frozen: (start, pairs -> cached states);
+        # predictions from those states are exactly those of the full forward pass
+        self._from_hidden = None
         inp = self.metadata.setdefault("input", {})
         inp.setdefault("use_context", True)
         inp.setdefault("max_length", 256)
@@ -349,6 +352,19 @@ class TransformerClassifier(PolicyClassifier):
 
             it = tqdm(batches, desc="predicting", unit="batch")
         with torch.inference_mode():
+            if self._from_hidden is not None:
+                start, fn = self._from_hidden
+                for idx in it:
+                    hs = fn([pairs[i] for i in idx])
+                    t = max(h.shape[0] for h in hs)
+                    x = torch.zeros(len(hs), t, hs[0].shape[1])
+                    mask = torch.zeros(len(hs), t, dtype=torch.long)
+                    for r, h in enumerate(hs):
+                        x[r, : h.shape[0]] = h
+                        mask[r, : h.shape[0]] = 1
+                    logits = self.net.forward_from_hidden(x.to(self.device), mask.to(self.device), start)["logits"]
+                    out[idx] = torch.sigmoid(logits.float()).cpu().numpy()
+                return out
             for idx in it:
                 enc = encode_pairs(self.tokenizer, [pairs[i] for i in idx], self.input_config)
                 enc = {k: v.to(self.device) for k, v in enc.items()}

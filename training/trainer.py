@@ -168,16 +168,18 @@ def _device(cfg: dict) -> str:
     want = str(get(cfg, "training.device", "auto"))
     import torch
 
+    from policytag.training.distributed import rank_device
+
     if want == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        return rank_device("cuda") if torch.cuda.is_available() else "cpu"
     if want == "cuda" and not torch.cuda.is_available():
         raise PolicytagError("training.device=cuda but no CUDA GPU is visible; use training.device=cpu")
-    return want
+    return rank_device(want)  # under torchrun/accelerate: this process's own GPU (cuda:LOCAL_RANK)
 
 
 def _bf16(cfg: dict, device: str) -> bool:
     want = get(cfg, "training.bf16", "auto")
-    if device != "cuda":
+    if not str(device).startswith("cuda"):
         return False
     import torch
 
@@ -326,7 +328,12 @@ def _fit_transformer(clauses, y, cfg, label_ids, meta, *, progress: bool) -> Tra
         "trained_layers": "all" if start == 0 else f"top {len(layers) - start} of {len(layers)}",
         "cached_frozen_layers": cached,
     }
-    return TransformerClassifier(net, tokenizer, label_ids, metadata=meta, device=device)
+    clf = TransformerClassifier(net, tokenizer, label_ids, metadata=meta, device=device)
+    if cached:
+        key = str(base_path)
+        clf._from_hidden = (start, lambda prs: cached_hidden(encoder, tokenizer, prs, inp, start, key=key,
+                                                             device=device))
+    return clf
 
 
 # ------------------------------------------------------------------ frozen-layer cache
@@ -514,7 +521,10 @@ def train(clauses: Sequence[Clause], config: dict, output_dir: str | os.PathLike
     if _distributed():
         from accelerate import PartialState
 
+        from policytag.training.distributed import same_on_all_ranks
+
         PartialState().wait_for_everyone()
+        out = Path(same_on_all_ranks(str(out)))  # rank 0's directory (a default name may hold the time)
     return out.resolve()
 
 
