@@ -15,7 +15,10 @@ from policytag.errors import PolicytagError
 def _console():
     from rich.console import Console
 
-    return Console(stderr=False)
+    from policytag.training.distributed import is_main_process
+
+    # under torchrun / accelerate launch only rank 0 prints
+    return Console(stderr=False, quiet=not is_main_process())
 
 
 def _overrides(config: str, backend, model, no_context, epochs, sets) -> dict:

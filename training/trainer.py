@@ -220,7 +220,10 @@ def _fit_transformer(clauses, y, cfg, label_ids, meta, *, progress: bool) -> Tra
     threads = get(cfg, "training.threads")
     if threads:
         torch.set_num_threads(int(threads))
-    base_path, prov = resolve_base(get(cfg, "model.base", "bundled:multilingual-e5-small"))
+    from policytag.training.distributed import main_process_first
+
+    with main_process_first():  # torchrun / accelerate launch: rank 0 fills the base-model cache first
+        base_path, prov = resolve_base(get(cfg, "model.base", "bundled:multilingual-e5-small"))
     set_seed(seed)
     encoder, tokenizer = load_base(base_path)
     if get(cfg, "model.freeze_embeddings", False):
