@@ -122,6 +122,10 @@ class AppService:
         self.store = store
         self._registry = registry
         self._lock = threading.RLock()
+        # One prediction at a time: a Hugging Face fast tokenizer is not thread-safe (two requests
+        # tokenizing at once fail with "Truncation error"); reading, segmenting and exporting
+        # still run in parallel, and more users simply wait in the queue.
+        self._predict_lock = threading.Lock()
         self.model_dir: Path | None = Path(model_dir) if model_dir is not None else None
         self.follows_registry = model_dir is None and model is None
         if model is None:
@@ -238,7 +242,8 @@ class AppService:
                              f"(too many clauses for the web app: {len(clauses):,} > {max_clauses:,})")
         model = self.model
         t0 = time.perf_counter()
-        rows = tag_clauses(model, clauses)
+        with self._predict_lock:
+            rows = tag_clauses(model, clauses)
         seconds = time.perf_counter() - t0
         self.overlay_corrections(rows)
         return TagResult(doc_id=doc.doc_id, name=Path(str(name)).name, text=doc.text, rows=rows,
@@ -364,7 +369,8 @@ class AppService:
         n = int(n or (self.config.get("review_queue") or {}).get("size", 30))
         clauses = [Clause.from_dict({k: r.get(k) for k in ("doc_id", "clause_id", "text", "context",
                                                              "provision_id", "agencies")}) for r in rows]
-        return list(review_queue(self.model, clauses, n=n))
+        with self._predict_lock:
+            return list(review_queue(self.model, clauses, n=n))
 
     # ---- exports
     def export(self, result: dict) -> list[str]:
@@ -760,13 +766,13 @@ def retrain_markdown(state: dict) -> str:
     if status == "running":
         pct = 100 * float(state.get("fraction") or 0)
         stage = STAGE_NAMES.get(state.get("stage"), state.get("stage") or "")
-        return (f"⏳ **正在重新训练** · {html.escape(stage)} · {pct:.0f}%"
+        return (f"**正在重新训练…** · {html.escape(stage)} · {pct:.0f}%"
                 f'<div class="pt-bar pt-progress"><span class="pt-bar-fill pt-fam-environment" style="width:{pct:.0f}%"></span></div>'
                 f"<span class='pt-muted'>{html.escape(str(state.get('message') or ''))} · 开始于 {str(state.get('started_at') or '')[11:19]} UTC</span>")
     if status in ("failed", "cancelled"):
-        return f"❌ 重新训练未完成 (retraining {status}): {html.escape(str(state.get('error') or state.get('message') or ''))}"
+        return f"**重新训练未完成**  (retraining {status}): {html.escape(str(state.get('error') or state.get('message') or ''))}"
     r = state.get("result") or {}
-    head = (f"✅ **重新训练完成** ({r.get('seconds', 0):.0f} 秒)：新版本 `{r.get('version', '')}` "
+    head = (f"**重新训练完成** ({r.get('seconds', 0):.0f} 秒)：新版本 `{r.get('version', '')}` "
             + ("**已上线**，本页面已切换到新版本 (promoted; now serving it)" if r.get("promoted")
                else "**未上线** (kept as candidate)"))
     lines = [head, ""]
@@ -916,9 +922,16 @@ def build_app(model_dir: str | Path | None = None, store: Any = None, registry: 
                 gr.update(choices=clause_choices(state["rows"]), value=None),
                 ALL, ALL, "")
 
+    seed_names = {t.strip(): n for n, t in example_documents(cfg)}
+
     @_user_errors
     def ui_tag_text(text: str, dimension: str):
-        return show(svc.tag(svc.read_text(text)), dimension)
+        name = seed_names.get((text or "").strip())  # a one-click example keeps its document name
+        if name is None:
+            return show(svc.tag(svc.read_text(text)), dimension)
+        from policytag.ingestion import doc_id_for
+
+        return show(svc.tag(svc.read_text(text, doc_id=doc_id_for(name), name=name), name=name), dimension)
 
     @_user_errors
     def ui_tag_file(file: Any, dimension: str):
@@ -967,12 +980,12 @@ def build_app(model_dir: str | Path | None = None, store: Any = None, registry: 
         rid, written, new = svc.save_correction(row, themes or [], measures or [], annotator, note)
         res = dict(res)
         res["rows"] = [new if r is row else r for r in res["rows"]]
-        msg = (f"✅ 已保存校正 #{rid}：{_names(new['themes'], tax) or '无主题'} | {_names(new['measures'], tax) or '无措施'}"
-               if written else f"ℹ️ 这条校正已经保存过（#{rid}），没有重复写入 (already saved)")
-        gr.Info(msg.split("：")[0] if written else "已保存过，未重复写入")
+        msg = (f"**已保存校正 #{rid}** (saved)：{_names(new['themes'], tax) or '无主题'} | {_names(new['measures'], tax) or '无措施'}"
+               if written else f"这条校正已经保存过（#{rid}），没有重复写入 (already saved, nothing duplicated)")
+        gr.Info(f"已保存校正 #{rid}" if written else "已保存过，未重复写入")
         hist = svc.store.history(new["text"])
         return (res, msg, *render(res, dimension, theme_f, measure_f, query), svc.export(res),
-                clause_detail_markdown(new, tax, hist))
+                clause_detail_markdown(new, tax, hist), _badge(svc.model_info()))
 
     @_user_errors
     def ui_model_panel():
@@ -1060,7 +1073,7 @@ def build_app(model_dir: str | Path | None = None, store: Any = None, registry: 
                         summary = gr.Markdown("尚未标注文档 (no document yet)", elem_id="pt-summary")
                         families = gr.HTML(elem_id="pt-families")
                         downloads = gr.File(label="下载 (Downloads): 条款表 JSONL / CSV / XLSX，热力图 CSV / XLSX",
-                                            file_count="multiple", interactive=False, elem_id="pt-downloads", height=150)
+                                            file_count="multiple", interactive=False, elem_id="pt-downloads")
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=3, min_width=420):
                         with gr.Tabs():
@@ -1106,7 +1119,8 @@ def build_app(model_dir: str | Path | None = None, store: Any = None, registry: 
                     review_n = gr.Slider(5, 200, value=int((cfg.get("review_queue") or {}).get("size", 30)), step=5,
                                          label="条数 (how many)", scale=3)
                     review_btn = gr.Button("生成待复核队列 (Build queue)", scale=1)
-                review_df = gr.Dataframe(review_table([], tax), interactive=False, wrap=True, elem_id="pt-review")
+                review_df = gr.Dataframe(review_table([], tax), interactive=False, wrap=True, elem_id="pt-review",
+                                         column_widths=["10%", "46%", "16%", "8%", "8%", "12%"], max_height=640)
             with gr.Tab("模型 (Model)", id="model"):
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=3):
@@ -1139,7 +1153,7 @@ def build_app(model_dir: str | Path | None = None, store: Any = None, registry: 
                          api_visibility="private", queue=False)
         save_btn.click(ui_save, [state, clause_dd, themes_dd, measures_dd, annotator, note, dimension, f_theme,
                                  f_measure, f_query],
-                       [state, save_status, summary, doc_html, table, heat, families, downloads, clause_md],
+                       [state, save_status, summary, doc_html, table, heat, families, downloads, clause_md, model_badge],
                        api_visibility="private", concurrency_id="corrections")
         review_btn.click(ui_review, [state, review_n], review_df, api_visibility="private", concurrency_id="tagging")
         review_df.select(ui_review_select, None, [clause_dd, tabs], api_visibility="private", queue=False)
