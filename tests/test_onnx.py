@@ -1,0 +1,125 @@
+"""ONNX export and the ONNX Runtime classifier (serving/onnx_export.py), on the tiny model.
+
+The real default model's agreement and speed are measured by benchmarks/predict_speed.py.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from policytag.cli import app
+from policytag.errors import ModelNotFoundError
+from policytag.serving import onnx_export
+from policytag.serving.onnx_export import OnnxClassifier
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(scope="module")
+def seed_clauses():
+    from policytag.ingestion import load_document
+    from policytag.segmentation import segment
+
+    out = []
+    for p in sorted(FIXTURES.glob("*.txt")):
+        out.extend(segment(load_document(p)))
+    return out
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_model_dir, tmp_path_factory):
+    """A copy of the tiny model directory with its ONNX export (via the CLI)."""
+    d = tmp_path_factory.mktemp("onnx") / "model"
+    shutil.copytree(tiny_model_dir, d)
+    res = CliRunner().invoke(app, ["export-onnx", str(d)])
+    assert res.exit_code == 0, res.output
+    return d
+
+
+def test_export_writes_fp32_int8_and_info(exported):
+    od = exported / "onnx"
+    assert (od / "model.onnx").stat().st_size > 0 and (od / "model.int8.onnx").stat().st_size > 0
+    info = json.loads((od / "onnx.json").read_text(encoding="utf-8"))
+    assert info["files"] == {"fp32": "model.onnx", "int8": "model.int8.onnx"}
+    assert info["inputs"][:2] == ["input_ids", "attention_mask"]
+    assert info["check"]["n_clauses"] > 0
+    assert info["check"]["fp32"]["label_agreement"] >= 0.99
+
+
+def test_onnx_classifier_has_the_pytorch_api(exported, seed_clauses):
+    from policytag.training.modeling import PolicyClassifier
+
+    pt = PolicyClassifier.from_pretrained(exported)
+    ox = OnnxClassifier.from_pretrained(exported, variant="fp32")
+    assert ox.label_ids == pt.label_ids and ox.version == pt.version
+    np.testing.assert_allclose(ox.thresholds, pt.thresholds)
+    p = ox.predict_proba(seed_clauses[:5])
+    assert p.shape == (5, len(pt.label_ids)) and p.dtype == np.float32
+    preds = ox.predict(["开展老年人智能手机运用培训。", {"text": "建设科技馆", "context": "一、设施"}])
+    assert len(preds) == 2 and set(preds[0].scores) == set(pt.label_ids)
+    assert ox.predict_proba([]).shape == (0, len(pt.label_ids))
+
+
+def test_onnx_labels_agree_with_pytorch(exported, seed_clauses):
+    """fp32: the same labels on >= 99% of the seed clauses (here: all, up to float noise).
+
+    int8 on this tiny, barely trained model puts many probabilities within a hair of a
+    threshold, so its label agreement is lower than on a real model; the probabilities
+    themselves stay close. The default model's int8 agreement is measured by the benchmark.
+    """
+    from policytag.training.modeling import PolicyClassifier
+
+    pt = PolicyClassifier.from_pretrained(exported)
+    ref = pt.predict_proba(seed_clauses, batch_size=16)
+    ref_labels = ref >= pt.thresholds
+    for variant, min_agree, max_diff in (("fp32", 0.99, 1e-4), ("int8", 0.85, 0.05)):
+        got = OnnxClassifier.from_pretrained(exported, variant=variant).predict_proba(seed_clauses, batch_size=16)
+        agree = np.mean(np.all((got >= pt.thresholds) == ref_labels, axis=1))
+        assert agree >= min_agree, (variant, agree)
+        assert np.abs(got - ref).max() <= max_diff, variant
+
+
+def test_predict_runtime_onnx_matches_torch_rows(exported, tmp_path):
+    src = FIXTURES / "jiangxi-2023-kepu-cuoshi.txt"
+    runner = CliRunner()
+    a, b = tmp_path / "torch.jsonl", tmp_path / "onnx.jsonl"
+    assert runner.invoke(app, ["predict", str(src), "-m", str(exported), "-o", str(a), "-q"]).exit_code == 0
+    res = runner.invoke(app, ["predict", str(src), "-m", str(exported), "-o", str(b), "-q",
+                              "--runtime", "onnx", "--onnx-variant", "fp32"])
+    assert res.exit_code == 0, res.output
+    ra = [json.loads(x) for x in a.read_text(encoding="utf-8").splitlines()]
+    rb = [json.loads(x) for x in b.read_text(encoding="utf-8").splitlines()]
+    assert [r["clause_id"] for r in ra] == [r["clause_id"] for r in rb]
+    same = np.mean([(x["themes"], x["measures"]) == (y["themes"], y["measures"]) for x, y in zip(ra, rb)])
+    assert same >= 0.99
+    assert rb[0]["model_version"] == ra[0]["model_version"]
+    res = runner.invoke(app, ["predict", str(src), "-m", str(exported), "-o", str(b), "-q", "--runtime", "onnx"])
+    assert res.exit_code == 0, res.output  # the int8 default
+
+
+def test_runtime_onnx_without_export_says_what_to_run(tiny_model_dir):
+    with pytest.raises(ModelNotFoundError, match="policytag export-onnx"):
+        OnnxClassifier.from_pretrained(tiny_model_dir)
+
+
+def test_stale_export_is_refused(exported, tmp_path):
+    d = tmp_path / "m"
+    shutil.copytree(exported, d)
+    meta = json.loads((d / "policytag.json").read_text(encoding="utf-8"))
+    meta["version"] = "a-newer-version"
+    (d / "policytag.json").write_text(json.dumps(meta), encoding="utf-8")
+    with pytest.raises(ModelNotFoundError, match="export-onnx"):
+        OnnxClassifier.from_pretrained(d)
+
+
+def test_baseline_model_cannot_be_exported(baseline_model_dir):
+    with pytest.raises(onnx_export.OnnxExportError, match="baseline"):
+        onnx_export.export_onnx(baseline_model_dir)
+    with pytest.raises(ModelNotFoundError, match="drop --runtime onnx"):
+        OnnxClassifier.from_pretrained(baseline_model_dir)
