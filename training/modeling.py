@@ -443,9 +443,11 @@ def encode_pairs(tokenizer, pairs: Sequence[tuple[str, str]], input_cfg: dict[st
     if not use_ctx or not any(c for _, c in pairs):
         return dict(tokenizer(texts, truncation=True, **kw))
     contexts = [(cp + c) if c else cp or " " for _, c in pairs]
-    # clauses that leave room for at least a few context tokens get the pair encoding
+    # clauses that leave room for at least a few context tokens get the pair encoding;
+    # a clause without context is encoded alone, whatever else is in the batch (so its
+    # tokens, hence its probabilities, never depend on the batch it falls in)
     lens = tokenizer(texts, add_special_tokens=True, truncation=False)["input_ids"]
-    room = [max_length - len(ids) - 3 >= 4 for ids in lens]
+    room = [max_length - len(ids) - 3 >= 4 and bool(c) for ids, (_, c) in zip(lens, pairs)]
     if all(room):
         return dict(tokenizer(texts, contexts, truncation="only_second", **kw))
     # mixed batch: encode without padding, then pad together
