@@ -30,6 +30,10 @@ def predict(
     summary: Optional[bool] = typer.Option(None, "--summary/--no-summary", help="Write OUT.summary.csv."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars (the final report is still printed)."),
     overrides: List[str] = typer.Option([], "--set", help="Override configs/predict.yaml: --set predict.batch_size=64"),
+    engine: str = typer.Option("local", "--engine", help="local | ray (a Ray cluster; README 'Running on a cluster')."),
+    address: Optional[str] = typer.Option(None, "--address", help="With --engine ray: the cluster to join (HOST:6379, ray://HOST:10001, auto); default: start one here."),
+    num_workers: Optional[int] = typer.Option(None, "--num-workers", help="With --engine ray: model copies (default: one per GPU, else one per CPU)."),
+    fmt: Optional[str] = typer.Option(None, "--format", help="With --engine ray: write -o OUTDIR/ as parquet or jsonl shards (+ summary.csv, manifest.json)."),
 ) -> None:
     from policytag.serving import batch, tagging
 
@@ -47,6 +51,21 @@ def predict(
         summary=cfg.get("summary", True) if summary is None else summary,
         progress=not quiet,
     )
+    if engine == "ray":  # issue 8: same inputs and outputs on a Ray cluster (serving/ray_engine.py)
+        from policytag.serving import ray_engine
+
+        result = ray_engine.run_predict_ray(opts, address=address, num_workers=num_workers, fmt=fmt,
+                                            settings=ray_engine.ray_settings(overrides))
+        ray_engine.print_report(result, level=opts.level)
+        raise typer.Exit(code=result.exit_code)
+    if engine != "local":
+        from policytag.errors import PolicytagError
+
+        raise PolicytagError(f"--engine must be local or ray, got {engine!r}")
+    if address is not None or num_workers is not None or fmt is not None:
+        from policytag.errors import PolicytagError
+
+        raise PolicytagError("--address, --num-workers and --format go with --engine ray")
     result = batch.run_predict(opts)
     batch.print_report(result, level=opts.level)
     raise typer.Exit(code=result.exit_code)
