@@ -224,8 +224,12 @@ class AppService:
                 "请拆分文档，或用命令行 `policytag predict FILE -o out.xlsx` 标注整份长文档 "
                 f"(document too long for the web app: {n:,} characters, limit {max_chars:,})")
 
-    def tag(self, doc: Any, name: str | None = None) -> TagResult:
-        """Segment and tag a document (limits checked before the model runs)."""
+    def tag(self, doc: Any, name: str | None = None,
+            progress: Callable[[int, int], None] | None = None) -> TagResult:
+        """Segment and tag a document (limits checked before the model runs).
+
+        ``progress(done, total)`` is called as batches of clauses are tagged.
+        """
         from policytag.segmentation import segment
         from policytag.serving.tagging import model_version, tag_clauses
 
@@ -242,8 +246,15 @@ class AppService:
                              f"(too many clauses for the web app: {len(clauses):,} > {max_clauses:,})")
         model = self.model
         t0 = time.perf_counter()
+        done = [0]
+
+        def step(k: int) -> None:
+            done[0] += k
+            if progress is not None:
+                progress(done[0], len(clauses))
+
         with self._predict_lock:
-            rows = tag_clauses(model, clauses)
+            rows = tag_clauses(model, clauses, progress=step)
         seconds = time.perf_counter() - t0
         self.overlay_corrections(rows)
         return TagResult(doc_id=doc.doc_id, name=Path(str(name)).name, text=doc.text, rows=rows,
@@ -924,19 +935,25 @@ def build_app(model_dir: str | Path | None = None, store: Any = None, registry: 
 
     seed_names = {t.strip(): n for n, t in example_documents(cfg)}
 
+    def reporter(progress: gr.Progress) -> Callable[[int, int], None]:
+        def report(done: int, total: int) -> None:
+            progress(done / max(total, 1), desc=f"标注中 (tagging) {done}/{total} 个条款")
+        return report
+
     @_user_errors
-    def ui_tag_text(text: str, dimension: str):
+    def ui_tag_text(text: str, dimension: str, progress=gr.Progress()):
         name = seed_names.get((text or "").strip())  # a one-click example keeps its document name
         if name is None:
-            return show(svc.tag(svc.read_text(text)), dimension)
+            return show(svc.tag(svc.read_text(text), progress=reporter(progress)), dimension)
         from policytag.ingestion import doc_id_for
 
-        return show(svc.tag(svc.read_text(text, doc_id=doc_id_for(name), name=name), name=name), dimension)
+        doc = svc.read_text(text, doc_id=doc_id_for(name), name=name)
+        return show(svc.tag(doc, name=name, progress=reporter(progress)), dimension)
 
     @_user_errors
-    def ui_tag_file(file: Any, dimension: str):
+    def ui_tag_file(file: Any, dimension: str, progress=gr.Progress()):
         path, name = _file_path_and_name(file)
-        return show(svc.tag(svc.read_file(path, name), name=name), dimension)
+        return show(svc.tag(svc.read_file(path, name), name=name, progress=reporter(progress)), dimension)
 
     @_user_errors
     def ui_rerender_doc(res: dict, dimension: str):
@@ -1128,7 +1145,8 @@ def build_app(model_dir: str | Path | None = None, store: Any = None, registry: 
                     with gr.Column(scale=2):
                         retrain_btn = gr.Button("重新训练 (Retrain on corrections)", variant="primary", elem_id="pt-retrain-btn")
                         retrain_md = gr.Markdown(retrain_markdown({"status": "idle"}), elem_id="pt-retrain-status")
-                        versions_df = gr.Dataframe(versions_table([]), interactive=False, label="版本 (versions)")
+                versions_df = gr.Dataframe(versions_table([]), interactive=False, label="版本 (versions, newest first)",
+                                           elem_id="pt-versions")
                 timer = gr.Timer(float((cfg.get("retrain") or {}).get("poll_seconds", 2)), active=False)
             with gr.Tab("API", id="api"):
                 gr.Markdown(API_HELP)
