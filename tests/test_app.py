@@ -190,6 +190,32 @@ def test_serve_without_model_exits_with_the_training_hint(tmp_path):
     assert "policytag serve --train-if-missing" in str(res.exception)
 
 
+def test_serve_train_if_missing_trains_first_then_builds_the_app(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from policytag import retrain
+    from policytag.cli import app
+    from policytag.serving import app as webapp
+
+    calls = []
+
+    class Stop(Exception):
+        pass
+
+    def fake_build_app(model_dir=None, store=None, registry=None, *, config=None, model=None):
+        calls.append(("build", model_dir, config["corrections"]["db"], config["retrain"]["config"],
+                      config["limits"]["max_chars"]))
+        raise Stop
+
+    monkeypatch.setattr(retrain, "ensure_production_model", lambda config: calls.append(("ensure", config)) or tmp_path)
+    monkeypatch.setattr(webapp, "build_app", fake_build_app)
+    db = tmp_path / "c.sqlite"
+    res = CliRunner().invoke(app, ["serve", "--train-if-missing", "--config", "tiny", "--db", str(db),
+                                   "--set", "limits.max_chars=5000"])
+    assert isinstance(res.exception, Stop), res.output
+    assert calls == [("ensure", "tiny"), ("build", None, str(db), "tiny", 5000)]
+
+
 # --------------------------------------------------------------------------- corrections
 
 
