@@ -14,6 +14,7 @@ Named API endpoints for ``gradio_client``: ``/tag_text``, ``/tag_file``,
 
 from __future__ import annotations
 
+import atexit
 import functools
 import html
 import json
@@ -24,7 +25,7 @@ import tempfile
 import threading
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -96,7 +97,6 @@ class TagResult:
     model_version: str
     seconds: float
     removed: int = 0
-    exports: list[str] = field(default_factory=list)
 
     def to_state(self) -> dict:
         return {"doc_id": self.doc_id, "name": self.name, "text": self.text, "rows": self.rows,
@@ -135,6 +135,7 @@ class AppService:
         self.retrain_job: Any = None  # policytag.retrain.RetrainJob of the last "retrain" click
         self._reloaded_for: str | None = None
         self._export_root = Path(tempfile.mkdtemp(prefix="policytag-app-"))
+        atexit.register(shutil.rmtree, self._export_root, True)
 
     # ---- model and registry
     @property
@@ -162,7 +163,7 @@ class AppService:
         except ModuleNotFoundError:
             prod = None
         if prod is None:
-            raise ModelNotFoundError(NO_MODEL_HELP.format(models=paths.models_dir()))
+            raise ModelNotFoundError(NO_MODEL_HELP.format(models=getattr(self.registry, "root", paths.models_dir())))
         return Path(prod)
 
     @staticmethod
@@ -244,6 +245,8 @@ class AppService:
             raise InputError(f"{Path(str(name)).name} 有 {len(clauses):,} 个条款，网页版上限 {max_clauses:,}。"
                              "请拆分文档，或用命令行 `policytag predict` 标注 "
                              f"(too many clauses for the web app: {len(clauses):,} > {max_clauses:,})")
+        if self.retrain_job is not None:
+            self.retrain_state()  # a finished retraining may have promoted a new version: serve it
         model = self.model
         t0 = time.perf_counter()
         done = [0]
