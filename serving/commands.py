@@ -84,12 +84,14 @@ def export_onnx(
 
     from policytag.serving import onnx_export, tagging
 
-    console = Console(stderr=True, highlight=False)
-    settings = dict(tagging.load_predict_config(overrides).get("onnx") or {})
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    cfg = tagging.load_predict_config(overrides)
+    settings = dict(cfg.get("onnx") or {})
     quantize = settings.get("quantize", True) if int8 is None else int8
     with console.status(f"exporting {model_dir} to ONNX"):
         res = onnx_export.export_onnx(model_dir, output_dir, opset=opset, quantize=quantize, check=check,
-                                      settings=settings)
+                                      settings=settings,
+                                      recheck_margin=(cfg.get("predict") or {}).get("onnx_recheck_margin"))
     for variant, path in res.files.items():
         size = path.stat().st_size / 2**20
         line = f"wrote {path} ({variant}, {size:.1f} MiB)"
@@ -97,6 +99,9 @@ def export_onnx(
             line += (f": same labels as PyTorch on {res.agreement[variant]:.1%} of {res.n_check} clauses, "
                      f"max probability difference {res.max_abs_diff[variant]:.4f}")
         console.print(line)
+    for variant, agree in res.agreement.items():
+        if variant not in res.files:
+            console.print(f"{variant}: same labels as PyTorch on {agree:.1%} of {res.n_check} clauses")
     low = {v: a for v, a in res.agreement.items() if a < 0.99}
     if low:
         console.print(f"[yellow]warning: label agreement below 99% for {', '.join(low)}; "

@@ -67,22 +67,26 @@ def test_onnx_classifier_has_the_pytorch_api(exported, seed_clauses):
 
 
 def test_onnx_labels_agree_with_pytorch(exported, seed_clauses):
-    """fp32: the same labels on >= 99% of the seed clauses (here: all, up to float noise).
-
-    int8 on this tiny, barely trained model puts many probabilities within a hair of a
-    threshold, so its label agreement is lower than on a real model; the probabilities
-    themselves stay close. The default model's int8 agreement is measured by the benchmark.
+    """The same labels as PyTorch on >= 99% of the seed clauses: fp32 (all, up to float noise)
+    and int8 (blockwise). The tiny, barely trained model puts many probabilities within a
+    hair of a threshold (a fifth of the clauses have one within 0.003), the hardest case
+    for int8; the fp32 re-check near thresholds closes the rest. The default model's
+    agreement and micro-F1 are measured by benchmarks/predict_speed.py.
     """
     from policytag.training.modeling import PolicyClassifier
 
     pt = PolicyClassifier.from_pretrained(exported)
     ref = pt.predict_proba(seed_clauses, batch_size=16)
     ref_labels = ref >= pt.thresholds
-    for variant, min_agree, max_diff in (("fp32", 0.99, 1e-4), ("int8", 0.85, 0.05)):
-        got = OnnxClassifier.from_pretrained(exported, variant=variant).predict_proba(seed_clauses, batch_size=16)
+    for variant, margin, min_agree, max_diff in (("fp32", 0.0, 0.99, 1e-4), ("int8", 0.0, 0.97, 0.02),
+                                                  ("int8", 0.01, 0.99, 0.02)):
+        clf = OnnxClassifier.from_pretrained(exported, variant=variant, recheck_margin=margin)
+        got = clf.predict_proba(seed_clauses, batch_size=16)
         agree = np.mean(np.all((got >= pt.thresholds) == ref_labels, axis=1))
-        assert agree >= min_agree, (variant, agree)
+        assert agree >= min_agree, (variant, margin, agree)
         assert np.abs(got - ref).max() <= max_diff, variant
+        if margin:
+            assert 0 < clf.last_rechecked < len(seed_clauses)
 
 
 def test_predict_runtime_onnx_matches_torch_rows(exported, tmp_path):
