@@ -305,6 +305,7 @@ def _fit_transformer(clauses, y, cfg, label_ids, meta, *, progress: bool) -> Tra
         disable_tqdm=not (progress and is_main_process()),
         dataloader_num_workers=0,
         remove_unused_columns=not cached,
+        train_sampling_strategy="group_by_length" if get(cfg, "training.group_by_length", True) else "random",
         label_names=["labels"],
         ddp_find_unused_parameters=False,
     )
@@ -388,7 +389,8 @@ class _HiddenDataset(_torch_dataset_base()):
         return len(self.hidden)
 
     def __getitem__(self, i):
-        return {"hidden_states": self.hidden[i], "labels": self.labels[i]}
+        # "input_ids" only tells the length-grouping sampler the sequence length; the collator drops it
+        return {"hidden_states": self.hidden[i], "labels": self.labels[i], "input_ids": range(len(self.hidden[i]))}
 
 
 def _pad_hidden(features):
