@@ -26,6 +26,8 @@ classifier, one sigmoid output per label, per-label decision thresholds.
 {base_warning}
 ## Metrics
 
+All figures below were produced by this model (base: {base_name}).
+
 {metrics_block}
 
 Per-label decision thresholds:
@@ -97,6 +99,9 @@ def render_model_card(meta: dict[str, Any]) -> str:
                       (" and of its heading path" if inp.get("use_context", True) else ""))
     tr = meta.get("training") or {}
     training_desc = ", ".join(f"{k} {v}" for k, v in tr.items() if k in ("device", "epochs", "steps", "seconds", "bf16"))
+    if tr.get("trained_layers"):
+        training_desc += (f"; encoder blocks trained: {tr['trained_layers']} "
+                          f"({tr.get('trainable_params', 0):,} of {tr.get('total_params', 0):,} parameters)")
     warn = ""
     if base.get("approximation"):
         warn = f"> **Base model note.** {base.get('approximation')}\n"
