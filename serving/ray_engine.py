@@ -544,6 +544,8 @@ def _run_pipeline(items, files, kinds, settings, opts, model_dir: Path, result: 
 
     try:
         workers, device, cpus, gpus = plan_workers(cluster, settings, opts.device, opts.runtime)
+        per_call = max(1, int(settings.get("docs_per_call") or 4))
+        workers = min(workers, math.ceil(len(items) / per_call))  # no idle model copies for a small input
         if workers * cpus > cluster.cpus and cluster.cpus > 0:
             console.print(f"[yellow]warning: {workers} workers x {cpus:g} CPUs > the cluster's {cluster.cpus:g} CPUs: "
                           "the extra workers wait until nodes join (lower --num-workers)[/]")

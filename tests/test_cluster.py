@@ -117,7 +117,8 @@ def test_ray_cli_joins_cluster_by_address_and_writes_parquet_shards(ray_cluster,
     env = {**os.environ, "POLICYTAG_HOME": str(tmp_path / "home"), "PYTHONPATH": str(REPO)}
     cmd = [sys.executable, "-m", "policytag", "predict", *map(str, SEEDS), "-m", str(tiny_model_dir), "-o", str(out),
            "--engine", "ray", "--address", ray_cluster, "--num-workers", "2", "--format", "parquet", "-q",
-           "--batch-size", "8", "--set", "ray.shared_storage=false", "--set", "ray.shard_rows=200"]
+           "--batch-size", "8", "--set", "ray.shared_storage=false", "--set", "ray.shard_rows=200",
+           "--set", "ray.chunk_clauses=64"]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=400)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "2 worker(s) on cpu" in proc.stderr
