@@ -105,18 +105,26 @@ def _is_glob(s: str) -> bool:
     return any(ch in s for ch in "*?[")
 
 
-def expand_inputs(inputs: Sequence[str]) -> tuple[list[_Input], list[Skip]]:
-    """Turn the command-line inputs into files to read, in a stable order, without duplicates."""
+def expand_inputs(inputs: Sequence[str], exclude: Sequence[str | os.PathLike] = ()) -> tuple[list[_Input], list[Skip]]:
+    """Turn the command-line inputs into files to read, in a stable order, without duplicates.
+
+    ``exclude`` (this run's own output files) are never read, so that tagging a folder that
+    holds an earlier output does not tag that output again.
+    """
     doc_suffixes = set(document_suffixes())
     files: list[_Input] = []
     skips: list[Skip] = []
     seen: set[Path] = set()
+    excluded = {Path(e).resolve() for e in exclude}
 
     def add_file(p: Path, explicit: bool) -> None:
         rp = p.resolve()
         if rp in seen:
             return
         seen.add(rp)
+        if rp in excluded:
+            skips.append(Skip(str(p), "ignored: this is the output of this run", failed=False))
+            return
         suffix = p.suffix.lower()
         if suffix in CLAUSE_JSONL_SUFFIXES:
             files.append(_Input(p, "clauses"))
@@ -303,7 +311,7 @@ def run_predict(opts: PredictOptions, model: Any = None, console: Any = None) ->
         result.model_dir = str(model_dir)
     result.model_version = tagging.model_version(model)
 
-    files, skips = expand_inputs(opts.inputs)
+    files, skips = expand_inputs(opts.inputs, exclude=[out_path, tagging.summary_path(out_path)])
     clauses, read = collect_clauses(files, skips, progress=opts.progress)
     result.skipped, result.files_read = skips, read
 
@@ -341,10 +349,14 @@ def print_report(result: BatchResult, console: Any = None, level: str = "clause"
         console.print(f"[bold red]skipped[/] {len(failed)} input(s):")
         for s in failed:
             console.print(f"  [red]✗[/] {s.path}: {s.reason}", markup=True, highlight=False)
+    own = [s for s in ignored if "output of this run" in s.reason]
+    ignored = [s for s in ignored if s not in own]
     if ignored:
         kinds = Counter(Path(s.path).suffix.lower() or "(none)" for s in ignored)
         console.print(f"ignored {len(ignored)} file(s) of types policytag does not read: "
                       + ", ".join(f"{k} ×{v}" for k, v in kinds.most_common()))
+    for s in own:
+        console.print(f"ignored {s.path}: the output of this run")
     if result.output:
         what = "provisions" if level == "provision" else "clauses"
         console.print(f"[bold]wrote[/] {len(result.rows)} {what} to {result.output}")

@@ -146,6 +146,18 @@ def test_directories_and_globs_are_expanded(inputs, tiny_model_dir, tmp_path):
     assert not any("隐藏" in r["text"] for r in rows)
 
 
+def test_output_inside_an_input_folder_is_not_read_back(inputs, tiny_model_dir, tmp_path):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "c.jsonl").write_text(inputs["jsonl"].read_text(encoding="utf-8"), encoding="utf-8")
+    out = folder / "tags.jsonl"
+    for _ in range(2):  # the second run sees the first run's output in the folder
+        res = run(folder, "--model", tiny_model_dir, "-o", out, "-q")
+        assert res.exit_code == 0, res.output
+        assert len(out.read_text(encoding="utf-8").splitlines()) == 3
+    assert "the output of this run" in res.output
+
+
 def test_missing_inputs_are_skipped_not_fatal(tiny_model_dir, tmp_path, inputs):
     out = tmp_path / "tags.jsonl"
     res = run(tmp_path / "nope.docx", str(tmp_path / "*.pdf"), inputs["jsonl"],
