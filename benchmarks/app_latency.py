@@ -96,42 +96,32 @@ def main() -> None:
           f"torch threads {torch.get_num_threads()}, load average {os.getloadavg()[0]:.1f} (other work slows every figure)")
     print(f"document:  {doc.name}: {len(text):,} characters", flush=True)
     try:
-        # engine
-        eng = []
-        for i in range(args.repeats + 1):
-            t0 = time.perf_counter()
-            res = svc.tag(svc.read_text(text))
-            if i:
-                eng.append(time.perf_counter() - t0)
-        n = len(res.rows)
-        print(f"clauses:   {n}")
-        print(f"engine:    {median(eng)}  (segment + tag in-process; model alone {res.seconds:.2f} s last run)")
-
-        # api
         from gradio_client import Client
 
         client = Client(url, verbose=False)
-        api = []
-        for i in range(args.repeats + 1):
+        chromium = shutil.which("chromium") or "/usr/bin/chromium"
+        use_browser = not args.no_browser and Path(chromium).exists()
+        page = browser = pw = None
+        if use_browser:
+            from playwright.sync_api import sync_playwright
+
+            pw = sync_playwright().start()
+            browser = pw.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_FLAGS)
+            page = browser.new_page(viewport={"width": 1500, "height": 1200})
+        eng, api, web = [], [], []
+        n = None
+        # the three measurements are interleaved, so that load from other work hits them alike
+        for i in range(args.repeats + 1):  # round 0 warms up and is not counted
+            t0 = time.perf_counter()
+            res = svc.tag(svc.read_text(text))
+            t_eng = time.perf_counter() - t0
+            n = len(res.rows)
             t0 = time.perf_counter()
             out = client.predict(text, api_name="/tag_text")
-            if i:
-                api.append(time.perf_counter() - t0)
-        assert out["n_clauses"] == n
-        print(f"api:       {median(api)}  (gradio_client /tag_text round trip)")
-
-        # browser
-        chromium = shutil.which("chromium") or "/usr/bin/chromium"
-        if args.no_browser or not Path(chromium).exists():
-            print("browser:   skipped (no chromium; `apt-get install -y chromium`)" if not args.no_browser else "browser:   skipped")
-            return
-        from playwright.sync_api import sync_playwright
-
-        times = []
-        with sync_playwright() as p:
-            b = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_FLAGS)
-            page = b.new_page(viewport={"width": 1500, "height": 1200})
-            for i in range(args.repeats + 1):
+            t_api = time.perf_counter() - t0
+            assert out["n_clauses"] == n
+            t_web = None
+            if page is not None:
                 page.goto(url)
                 page.wait_for_selector("#pt-text textarea")
                 page.fill("#pt-text textarea", text)
@@ -139,12 +129,25 @@ def main() -> None:
                 page.click("#pt-tag-btn")
                 page.wait_for_function(
                     "n => document.querySelectorAll('#pt-doc .pt-clause').length === n && "
-                    "document.querySelector('#pt-summary').innerText.includes('个条款')",
+                    "document.querySelector('#pt-summary').innerText.includes('个有标签')",
                     arg=n, polling="raf", timeout=600_000)
-                if i:
-                    times.append(time.perf_counter() - t0)
-            b.close()
-        print(f"browser:   {median(times)}  (click 标注 -> {n} highlighted clauses + summary on the page)")
+                t_web = time.perf_counter() - t0
+            if i:
+                eng.append(t_eng)
+                api.append(t_api)
+                if t_web is not None:
+                    web.append(t_web)
+            print(f"  round {i}{' (warm-up)' if not i else ''}: engine {t_eng:.2f} s, api {t_api:.2f} s"
+                  + (f", browser {t_web:.2f} s" if t_web is not None else "")
+                  + f", load {os.getloadavg()[0]:.1f}", flush=True)
+        if browser is not None:
+            browser.close()
+            pw.stop()
+        print(f"clauses:   {n}")
+        print(f"browser:   {median(web)}  (click 标注 -> {n} highlighted clauses + summary on the page)" if web
+              else "browser:   skipped (no chromium; `apt-get install -y chromium`)")
+        print(f"api:       {median(api)}  (gradio_client /tag_text round trip)")
+        print(f"engine:    {median(eng)}  (segment + tag in-process, no HTTP, no rendering)")
     finally:
         demo.close()
         shutil.rmtree(tmp, ignore_errors=True)
