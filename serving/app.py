@@ -1088,7 +1088,7 @@ def build_app(model_dir: str | Path | None = None, store: Any = None, registry: 
                             ex = gr.Examples(examples=[[t] for _, t in examples], inputs=[text_in],
                                              example_labels=[n for n, _ in examples],
                                              label="示例文档（点击即标注）· Seed documents, one click to tag",
-                                             examples_per_page=10)
+                                             examples_per_page=10, cache_examples=False)
                     with gr.Column(scale=2, min_width=320):
                         summary = gr.Markdown("尚未标注文档 (no document yet)", elem_id="pt-summary")
                         families = gr.HTML(elem_id="pt-families")
