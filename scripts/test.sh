@@ -7,7 +7,7 @@ bash scripts/bootstrap.sh
 # headless Chromium for the browser test (Debian package); skipped where apt is unavailable
 if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   echo "[test] installing Debian chromium for the browser test"
-  (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || echo "[test] chromium not installed; the browser test will be skipped"
+  (apt-get update -qq && apt-get install -y -qq chromium fonts-noto-cjk >/dev/null) || echo "[test] chromium not installed; the browser test will be skipped"
 fi
 set +e
 python -m pytest "$@"
