@@ -104,3 +104,17 @@ def test_unreachable_hub_message(monkeypatch):
         resolve_base("hfl/this-model-does-not-exist-xyz")
     msg = str(e.value)
     assert "hub" in msg and "bundled:multilingual-e5-small" in msg and "local directory" in msg
+
+
+def test_training_data_holds_out_test_documents():
+    from policytag import paths
+    from policytag.config import load_config
+    from policytag.training import data as D
+    from policytag.training.trainer import training_clauses
+
+    if not paths.GOLD_FILE.exists():
+        pytest.skip("labels/clauses.jsonl not present")
+    test_docs = set(D.load_splits()["test_docs"])
+    clauses, excluded = training_clauses(load_config("default"))
+    assert set(excluded) == test_docs
+    assert clauses and not {c.doc_id for c in clauses} & test_docs
