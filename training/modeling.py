@@ -233,12 +233,37 @@ def _torch():
     return torch
 
 
-def pool(hidden, attention_mask, pooling: str = "mean"):
-    """Sentence vector from token states: the first token (``cls``) or the masked mean."""
+POOLINGS = ("mean", "cls", "mean_text")
+
+
+def _masked_mean(hidden, mask):
+    m = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
+
+
+def pool(hidden, attention_mask, pooling: str = "mean", text_mask=None):
+    """Sentence vector from token states.
+
+    ``mean``: masked mean of all tokens; ``cls``: the first token; ``mean_text``: the mean of
+    all tokens (clause + context) concatenated with the mean of the clause's own tokens
+    (first segment), so the head can read the heading path for themes and the clause itself
+    for measures.
+    """
     if pooling == "cls":
         return hidden[:, 0]
-    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+    full = _masked_mean(hidden, attention_mask)
+    if pooling == "mean_text":
+        tm = attention_mask if text_mask is None else text_mask * attention_mask
+        return __import__("torch").cat([full, _masked_mean(hidden, tm)], dim=-1)
+    return full
+
+
+def first_segment_mask(input_ids, sep_token_id: int | None):
+    """1 for the tokens up to (not including) the first separator: ``<s>`` + the clause."""
+    torch = _torch()
+    if sep_token_id is None:
+        return torch.ones_like(input_ids)
+    return (torch.cumsum((input_ids == sep_token_id).long(), dim=1) == 0).long()
 
 
 def encoder_layers(encoder):
@@ -258,10 +283,16 @@ def top_layers_forward(encoder, hidden, attention_mask, start: int):
     return hidden
 
 
-def build_net(encoder, num_labels: int, pooling: str = "mean", dropout: float = 0.1, pos_weight=None):
+def build_net(encoder, num_labels: int, pooling: str = "mean", dropout: float = 0.1, pos_weight=None,
+              sep_token_id: int | None = None):
     """The classification network: encoder + pooling + dropout + linear head (17 logits)."""
     torch = _torch()
     nn = torch.nn
+    if pooling not in POOLINGS:
+        from policytag.errors import PolicytagError
+
+        raise PolicytagError(f"model.pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
+    width = encoder.config.hidden_size * (2 if pooling == "mean_text" else 1)
 
     class PolicyTagNet(nn.Module):
         def __init__(self):
@@ -269,7 +300,8 @@ def build_net(encoder, num_labels: int, pooling: str = "mean", dropout: float = 
             self.encoder = encoder
             self.pooling = pooling
             self.dropout = nn.Dropout(dropout)
-            self.head = nn.Linear(encoder.config.hidden_size, num_labels)
+            self.sep_token_id = sep_token_id
+            self.head = nn.Linear(width, num_labels)
             pw = torch.ones(num_labels) if pos_weight is None else torch.as_tensor(pos_weight, dtype=torch.float32)
             self.register_buffer("pos_weight", pw, persistent=False)
             self.config = encoder.config  # lets Trainer / accelerate find dtype and friends
@@ -281,7 +313,8 @@ def build_net(encoder, num_labels: int, pooling: str = "mean", dropout: float = 
             hidden = self.encoder(**kw).last_hidden_state
             if attention_mask is None:
                 attention_mask = torch.ones_like(input_ids)
-            return pool(hidden, attention_mask, self.pooling)
+            text_mask = first_segment_mask(input_ids, self.sep_token_id) if self.pooling == "mean_text" else None
+            return pool(hidden, attention_mask, self.pooling, text_mask)
 
         def _out(self, pooled, labels):
             logits = self.head(self.dropout(pooled))
@@ -294,11 +327,12 @@ def build_net(encoder, num_labels: int, pooling: str = "mean", dropout: float = 
         def forward(self, input_ids, attention_mask=None, token_type_ids=None, labels=None):
             return self._out(self.pooled(input_ids, attention_mask, token_type_ids), labels)
 
-        def forward_from_hidden(self, hidden_states, attention_mask, start: int, labels=None):
+        def forward_from_hidden(self, hidden_states, attention_mask, start: int, labels=None, text_mask=None):
             """Run encoder layers ``start..`` on cached hidden states (output of layer ``start``),
-            then pool and classify: the same function as ``forward`` when the lower layers are frozen."""
+            then pool and classify: the same function as ``forward`` when the lower layers are frozen.
+            ``text_mask`` marks the clause's own tokens (needed by ``mean_text`` pooling)."""
             hidden = top_layers_forward(self.encoder, hidden_states, attention_mask, start)
-            return self._out(pool(hidden, attention_mask, self.pooling), labels)
+            return self._out(pool(hidden, attention_mask, self.pooling, text_mask), labels)
 
     return PolicyTagNet()
 
@@ -356,13 +390,16 @@ class TransformerClassifier(PolicyClassifier):
                 start, fn = self._from_hidden
                 for idx in it:
                     hs = fn([pairs[i] for i in idx])
-                    t = max(h.shape[0] for h in hs)
-                    x = torch.zeros(len(hs), t, hs[0].shape[1])
+                    t = max(h.shape[0] for h, _ in hs)
+                    x = torch.zeros(len(hs), t, hs[0][0].shape[1])
                     mask = torch.zeros(len(hs), t, dtype=torch.long)
-                    for r, h in enumerate(hs):
+                    tmask = torch.zeros(len(hs), t, dtype=torch.long)
+                    for r, (h, n_text) in enumerate(hs):
                         x[r, : h.shape[0]] = h
                         mask[r, : h.shape[0]] = 1
-                    logits = self.net.forward_from_hidden(x.to(self.device), mask.to(self.device), start)["logits"]
+                        tmask[r, :n_text] = 1
+                    logits = self.net.forward_from_hidden(x.to(self.device), mask.to(self.device), start,
+                                                          text_mask=tmask.to(self.device))["logits"]
                     out[idx] = torch.sigmoid(logits.float()).cpu().numpy()
                 return out
             for idx in it:
@@ -385,7 +422,7 @@ class TransformerClassifier(PolicyClassifier):
     def full_metadata(self) -> dict[str, Any]:
         meta = super().full_metadata()
         meta["head"] = {"pooling": self.net.pooling, "num_labels": len(self.label_ids),
-                        "dropout": float(self.net.dropout.p)}
+                        "dropout": float(self.net.dropout.p), "sep_token_id": self.net.sep_token_id}
         return meta
 
     @classmethod
@@ -402,7 +439,8 @@ class TransformerClassifier(PolicyClassifier):
             raise ModelNotFoundError(f"{model_dir}: cannot read config/tokenizer ({e}); retrain the model") from None
         encoder = encoder_from_config(config)
         net = build_net(encoder, len(label_ids), pooling=head.get("pooling", "mean"),
-                        dropout=head.get("dropout", 0.1))
+                        dropout=head.get("dropout", 0.1),
+                        sep_token_id=head.get("sep_token_id", tokenizer.sep_token_id))
         weights = model_dir / WEIGHTS_FILE
         if not weights.exists():
             raise ModelNotFoundError(f"{model_dir}: {WEIGHTS_FILE} is missing; retrain the model")

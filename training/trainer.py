@@ -35,7 +35,7 @@ from policytag.taxonomy import load_taxonomy
 from policytag.training import data as D
 from policytag.training.evaluation import compute_metrics
 from policytag.training.modeling import (PolicyClassifier, TransformerClassifier, as_pairs, build_net, encode_pairs,
-                                         encoder_layers)
+                                         encoder_layers, first_segment_mask)
 from policytag.training.thresholds import tune_thresholds
 
 BUNDLED_PREFIX = "bundled:"
@@ -245,7 +245,8 @@ def _fit_transformer(clauses, y, cfg, label_ids, meta, *, progress: bool) -> Tra
     cached = start > 0 and bool(get(cfg, "training.cache_frozen", True))
     pw = pos_weights(y, get(cfg, "training.pos_weight", "sqrt"), get(cfg, "training.pos_weight_max", 10.0))
     net = build_net(encoder, len(label_ids), pooling=get(cfg, "model.pooling", "mean"),
-                    dropout=float(get(cfg, "model.dropout", 0.1)), pos_weight=pw)
+                    dropout=float(get(cfg, "model.dropout", 0.1)), pos_weight=pw,
+                    sep_token_id=tokenizer.sep_token_id)
     inp = input_config(cfg)
     pairs = as_pairs(clauses)
     device = _device(cfg)
@@ -347,8 +348,9 @@ _HIDDEN_MEMO: dict[str, Any] = {"key": None, "items": {}}
 
 def cached_hidden(encoder, tokenizer, pairs, inp, start: int, *, key: str, device: str = "cpu",
                   batch_size: int = 32, progress: bool = False) -> list:
-    """Output of block ``start-1`` (input of block ``start``) for each (text, context) pair,
-    without padding. Memoized across fits of the same base (cross-validation, threshold folds)."""
+    """``(states, n_clause_tokens)`` per (text, context) pair: the output of block ``start-1``
+    (input of block ``start``) without padding, and how many leading tokens are ``<s>`` + clause.
+    Memoized across fits of the same base (cross-validation, threshold folds)."""
     import torch
 
     memo_key = (key, start, json.dumps(inp, sort_keys=True))
@@ -370,8 +372,9 @@ def cached_hidden(encoder, tokenizer, pairs, inp, start: int, *, key: str, devic
                 enc = {k2: v.to(device) for k2, v in enc.items()}
                 hs = encoder(**enc, output_hidden_states=True).hidden_states[start]
                 lens = enc["attention_mask"].sum(1).tolist()
-                for p, h, n in zip(b, hs, lens):
-                    items[p] = h[: int(n)].float().cpu().clone()
+                text_lens = first_segment_mask(enc["input_ids"], tokenizer.sep_token_id).sum(1).tolist()
+                for p, h, n, nt in zip(b, hs, lens, text_lens):
+                    items[p] = (h[: int(n)].float().cpu().clone(), int(nt))
     return [items[p] for p in pairs]
 
 
@@ -389,8 +392,9 @@ class _HiddenDataset(_torch_dataset_base()):
         return len(self.hidden)
 
     def __getitem__(self, i):
+        h, n_text = self.hidden[i]
         # "input_ids" only tells the length-grouping sampler the sequence length; the collator drops it
-        return {"hidden_states": self.hidden[i], "labels": self.labels[i], "input_ids": range(len(self.hidden[i]))}
+        return {"hidden_states": h, "n_text": n_text, "labels": self.labels[i], "input_ids": range(len(h))}
 
 
 def _pad_hidden(features):
@@ -400,12 +404,14 @@ def _pad_hidden(features):
     dim = features[0]["hidden_states"].shape[1]
     hs = torch.zeros(len(features), n, dim)
     mask = torch.zeros(len(features), n, dtype=torch.long)
+    tmask = torch.zeros(len(features), n, dtype=torch.long)
     for i, f in enumerate(features):
         t = f["hidden_states"].shape[0]
         hs[i, :t] = f["hidden_states"]
         mask[i, :t] = 1
+        tmask[i, : f["n_text"]] = 1
     labels = torch.tensor(np.stack([f["labels"] for f in features]), dtype=torch.float32)
-    return {"hidden_states": hs, "attention_mask": mask, "labels": labels}
+    return {"hidden_states": hs, "attention_mask": mask, "text_mask": tmask, "labels": labels}
 
 
 def _cached_top_class():
@@ -420,8 +426,8 @@ def _cached_top_class():
             self.start = start
             self.config = net.config
 
-        def forward(self, hidden_states, attention_mask, labels=None):
-            return self.net.forward_from_hidden(hidden_states, attention_mask, self.start, labels)
+        def forward(self, hidden_states, attention_mask, text_mask=None, labels=None):
+            return self.net.forward_from_hidden(hidden_states, attention_mask, self.start, labels, text_mask)
 
     return CachedTop
 
