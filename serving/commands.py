@@ -33,7 +33,7 @@ def predict(
     engine: str = typer.Option("local", "--engine", help="local | ray (a Ray cluster; README 'Running on a cluster')."),
     address: Optional[str] = typer.Option(None, "--address", help="With --engine ray: the cluster to join (HOST:6379, ray://HOST:10001, auto); default: start one here."),
     num_workers: Optional[int] = typer.Option(None, "--num-workers", help="With --engine ray: model copies (default: one per GPU, else one per CPU)."),
-    fmt: Optional[str] = typer.Option(None, "--format", help="With --engine ray: write -o OUTDIR/ as parquet or jsonl shards (+ summary.csv, manifest.json)."),
+    fmt: Optional[str] = typer.Option(None, "--format", help="With --engine ray: write -o OUTDIR/ as parquet or jsonl shards (+ _summary.csv, _manifest.json)."),
 ) -> None:
     from policytag.serving import batch, tagging
 

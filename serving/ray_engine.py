@@ -13,7 +13,7 @@ archives too large for one machine:
 * results stream back in input order (``preserve_order``); the driver applies the local
   path's duplicate-document-name rule and writes the output: the same ``.jsonl`` /
   ``.csv`` / ``.xlsx`` file and ``OUT.summary.csv`` as the local path, or, for large runs,
-  a directory of Parquet or JSONL shards with ``summary.csv`` and ``manifest.json``
+  a directory of Parquet or JSONL shards with ``_summary.csv`` and ``_manifest.json``
   (written to a temporary directory, renamed into place when complete).
 
 Writing on the driver (not on the workers) keeps the outputs on the machine that asked
@@ -46,8 +46,8 @@ from policytag.errors import PolicytagError
 from policytag.serving import batch, tagging
 
 SHARD_FORMATS = ("parquet", "jsonl")
-MANIFEST = "manifest.json"
-SUMMARY = "summary.csv"
+MANIFEST = "_manifest.json"  # "_": Parquet readers skip it (pandas.read_parquet(OUTDIR) reads the shards)
+SUMMARY = "_summary.csv"
 DEFAULTS: dict[str, Any] = {
     "address": None, "num_workers": None, "cpus_per_worker": 1, "gpus_per_worker": 1,
     "docs_per_call": 4, "chunk_clauses": 256, "shared_storage": True, "format": "parquet",

@@ -123,12 +123,13 @@ def test_ray_cli_joins_cluster_by_address_and_writes_parquet_shards(ray_cluster,
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "2 worker(s) on cpu" in proc.stderr
 
-    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    manifest = json.loads((out / "_manifest.json").read_text(encoding="utf-8"))
     assert manifest["rows"] == local.clauses and manifest["shards"][0] == "part-00000.parquet"
     assert len(manifest["shards"]) == -(-local.clauses // 200)
     rows = [r for name in manifest["shards"] for r in pq.read_table(out / name).to_pylist()]
     _assert_same_rows(local.rows, rows)
-    with open(out / "summary.csv", encoding="utf-8-sig") as a, open(tmp_path / "local.summary.csv", encoding="utf-8-sig") as b:
+    assert pq.read_table(out).num_rows == local.clauses  # the directory reads as one table (_files skipped)
+    with open(out / "_summary.csv", encoding="utf-8-sig") as a, open(tmp_path / "local.summary.csv", encoding="utf-8-sig") as b:
         assert list(csv.reader(a)) == list(csv.reader(b))
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".shards.")]  # no temporary directory left
 
