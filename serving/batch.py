@@ -25,6 +25,7 @@ CLAUSE_JSONL_SUFFIXES = (".jsonl",)
 # used only when the ingestion module does not publish its own list
 _FALLBACK_DOC_SUFFIXES = (".txt", ".md", ".markdown", ".text", ".docx", ".pdf", ".html", ".htm")
 EXIT_OK = 0
+EXCEL_MAX_ROWS = 1_048_575  # an .xlsx sheet holds 1 048 576 rows, one is the header
 EXIT_SOME_FAILED = 1
 
 
@@ -315,6 +316,11 @@ def run_predict(opts: PredictOptions, model: Any = None, console: Any = None) ->
     clauses, read = collect_clauses(files, skips, progress=opts.progress)
     result.skipped, result.files_read = skips, read
 
+    if out_path.suffix.lower() == ".xlsx" and len(clauses) > EXCEL_MAX_ROWS and opts.level == "clause":
+        raise PolicytagError(
+            f"{len(clauses)} clauses do not fit in one Excel sheet ({EXCEL_MAX_ROWS} rows); "
+            "write .csv or .jsonl instead, or use --level provision"
+        )
     t1 = time.perf_counter()
     rows = tagging.tag_clauses(model, clauses, batch_size=opts.batch_size, progress=opts.progress and bool(clauses))
     result.seconds_tagging = time.perf_counter() - t1
