@@ -55,7 +55,7 @@ DEFAULTS: dict[str, Any] = {
     "log_to_driver": False,
 }
 _ITEM_COLUMNS = ("item", "file", "kind", "path", "abspath", "clauses")
-_OUT_COLUMNS = ("item", "file", "row", "skip_path", "skip_reason")
+_OUT_COLUMNS = ("item", "file", "row", "skip_path", "skip_reason", "error")
 
 
 class RayEngineError(PolicytagError):
@@ -101,6 +101,15 @@ class TaggerWorker:
                  onnx_threads: int | None = None, batch_size: int | None = None, threads: int | None = None,
                  model_blob: list | None = None):
         self._tmp = None
+        self._error: PolicytagError | None = None
+        try:
+            self._setup(model_dir, runtime, device, onnx_variant, onnx_threads, batch_size, threads, model_blob)
+        except PolicytagError as e:
+            # reported by every call as an "error" record: the driver stops the job with this
+            # message (an exception raised here would reach the driver only as a traceback)
+            self._error = e
+
+    def _setup(self, model_dir, runtime, device, onnx_variant, onnx_threads, batch_size, threads, model_blob):
         if threads:
             try:
                 import torch
@@ -128,6 +137,12 @@ class TaggerWorker:
 
     def __call__(self, items: Any) -> Any:
         import pyarrow as pa
+
+        if self._error is not None:
+            first = (items.to_pylist() if hasattr(items, "to_pylist") else _rows_of(items))[:1]
+            return pa.Table.from_pylist([{"item": first[0]["item"] if first else 0, "file": -1, "row": None,
+                                          "skip_path": None, "skip_reason": None, "error": str(self._error)}],
+                                        schema=_out_schema())
 
         recs = items.to_pylist() if hasattr(items, "to_pylist") else _rows_of(items)
         clauses: list[Clause] = []
@@ -179,7 +194,7 @@ def _out_schema():
     import pyarrow as pa
 
     return pa.schema([("item", pa.int64()), ("file", pa.int64()), ("row", pa.string()),
-                      ("skip_path", pa.string()), ("skip_reason", pa.string())])
+                      ("skip_path", pa.string()), ("skip_reason", pa.string()), ("error", pa.string())])
 
 
 # --------------------------------------------------------------------------- outputs
@@ -449,6 +464,8 @@ def run_predict_ray(opts: batch.PredictOptions, *, address: str | None = None, n
 
     model_dir = tagging.resolve_model_dir(opts.model).resolve()
     meta = read_metadata(model_dir)  # a clear error here rather than in every actor
+    if opts.runtime != "torch":  # the ONNX files and their version checks, before any cluster work
+        tagging.load_model(model_dir, runtime=opts.runtime, onnx_variant=opts.onnx_variant, onnx_threads=1)
     result = RayBatchResult(model_dir=str(model_dir), model_version=str(meta.get("version", "")),
                             shard_format=fmt)
 
@@ -606,6 +623,8 @@ def _stream(items, files, kinds, settings, opts, model_dir: Path, workers, devic
         try:
             for tbl in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
                 for rec in tbl.to_pylist():
+                    if rec.get("error"):
+                        raise RayEngineError(f"a Ray worker could not start: {rec['error']}")
                     if rec["row"] is None:
                         order += 1
                         keyed.append((rec["file"], order, batch.Skip(rec["skip_path"], rec["skip_reason"])))

@@ -134,6 +134,17 @@ def test_ray_cli_joins_cluster_by_address_and_writes_parquet_shards(ray_cluster,
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".shards.")]  # no temporary directory left
 
 
+def test_ray_worker_that_cannot_load_the_model_stops_the_job_with_the_reason(ray_cluster, tiny_model_dir, tmp_path):
+    from policytag.errors import PolicytagError
+
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_model_dir, broken)
+    (broken / "model.safetensors").unlink()  # policytag.json still reads: only a worker finds out
+    with pytest.raises(PolicytagError, match="model.safetensors is missing"):
+        ray_engine.run_predict_ray(_opts(SEEDS[:1], tmp_path / "x.jsonl", broken), num_workers=1)
+    assert not (tmp_path / "x.jsonl").exists()
+
+
 def test_torchrun_two_process_cpu_ddp_same_model_dir_format(tiny_model_dir, tmp_path, tmp_path_factory):
     """``torchrun --nproc-per-node 2`` (gloo) trains the tiny model; the directory matches the single-process one."""
     if shutil.which("torchrun") is None and importlib.util.find_spec("torch.distributed.run") is None:
