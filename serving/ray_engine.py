@@ -343,6 +343,7 @@ def connect(address: str | None, settings: dict, min_cpus: int = 1) -> _Cluster:
     if not ray.is_initialized():
         kw: dict[str, Any] = {"log_to_driver": bool(settings.get("log_to_driver")), "configure_logging": False}
         if address:
+            _check_reachable(address)
             try:
                 ray.init(address=address, **kw)
             except Exception as e:  # noqa: BLE001 - any connection failure becomes one clear message
@@ -365,6 +366,23 @@ def connect(address: str | None, settings: dict, min_cpus: int = 1) -> _Cluster:
     except Exception:  # noqa: BLE001
         addr = address or "local"
     return _Cluster(started, str(addr), float(res.get("CPU", 0)), float(res.get("GPU", 0)))
+
+
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail fast on a HOST:PORT nobody listens on (Ray itself keeps retrying for minutes)."""
+    hostport = address.split("://", 1)[-1]
+    if address == "auto" or ":" not in hostport:
+        return
+    host, _, port = hostport.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            return
+    except (OSError, ValueError) as e:
+        raise RayEngineError(
+            f"no Ray cluster answers at {address} ({e.__class__.__name__}: {e}). Start one with "
+            "`ray start --head --port 6379` on the head node and pass --address HEAD_IP:6379, "
+            "or leave out --address to start a local cluster for this run."
+        ) from None
 
 
 def plan_workers(cluster: _Cluster, settings: dict, device: str, runtime: str) -> tuple[int, str, float, float]:

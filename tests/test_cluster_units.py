@@ -87,3 +87,15 @@ def test_cli_rejects_ray_options_with_local_engine(tmp_path, baseline_model_dir)
                                    "--num-workers", "2"])
     assert res.exit_code != 0
     assert "--engine ray" in str(res.exception or res.output)
+
+
+def test_unreachable_address_fails_fast_with_what_to_do(tmp_path, baseline_model_dir):
+    from policytag.serving import batch
+
+    doc = tmp_path / "d.txt"
+    doc.write_text("一、加强青少年科普教育。", encoding="utf-8")
+    opts = batch.PredictOptions(inputs=[str(doc)], output=str(tmp_path / "o.jsonl"), model=str(baseline_model_dir),
+                                progress=False)
+    with pytest.raises(ray_engine.RayEngineError, match="ray start --head"):
+        ray_engine.run_predict_ray(opts, address="127.0.0.1:1")
+    assert not (tmp_path / "o.jsonl").exists()
