@@ -131,9 +131,20 @@ class TaggerWorker:
             raise RayEngineError(
                 f"model directory {model_dir} is not visible on Ray node {socket.gethostname()}; put it on storage "
                 "every node sees at the same path, or use --set ray.shared_storage=false to ship it from the driver")
-        self.model = tagging.load_model(model_dir, runtime=runtime, device=device, onnx_variant=onnx_variant,
-                                        onnx_threads=onnx_threads or threads)
+        try:
+            self.model = tagging.load_model(model_dir, runtime=runtime, device=device, onnx_variant=onnx_variant,
+                                            onnx_threads=onnx_threads or threads)
+        finally:
+            # a torch model is in memory now: an actor killed later leaves nothing behind
+            # (ONNX may still open the fp32 file later, to re-check near-threshold clauses)
+            if self._tmp and runtime == "torch":
+                shutil.rmtree(self._tmp, ignore_errors=True)
+                self._tmp = None
         self.batch_size = batch_size
+
+    def __del__(self):
+        if getattr(self, "_tmp", None):
+            shutil.rmtree(self._tmp, ignore_errors=True)
 
     def __call__(self, items: Any) -> Any:
         import pyarrow as pa
@@ -177,10 +188,6 @@ class TaggerWorker:
             return [], batch._short_reason(e, target).replace(str(target), str(display))
         except Exception as e:  # noqa: BLE001 - a bad file never stops the batch
             return [], f"could not be read ({type(e).__name__}: {batch._short_reason(e, target)})"
-
-    def __del__(self):
-        if self._tmp:
-            shutil.rmtree(self._tmp, ignore_errors=True)
 
 
 def _rows_of(items: Any) -> list[dict]:
