@@ -34,7 +34,6 @@ COMMAND_MODULES = [
     "policytag.serving.commands",      # predict, export-onnx
     "policytag.serving.app_commands",  # serve
     "policytag.commands_corrections",  # corrections ..., models ..., retrain, review-queue
-    "policytag.serving.cluster_commands",  # ray engine hooks (issue 8), if any
 ]
 
 for _name in COMMAND_MODULES:
