@@ -85,3 +85,15 @@ def test_missing_model_dir_is_clear(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ModelNotFoundError, match="not a policytag model directory"):
         PolicyClassifier.from_pretrained(tmp_path / "empty")
+
+
+def test_training_is_reproducible(mini_gold):
+    from policytag.config import load_config
+    from policytag.training.data import label_matrix
+    from policytag.training.trainer import fit_classifier
+
+    cfg = load_config("tiny", ["thresholds.inner_folds=0", "training.epochs=3"])
+    y = label_matrix(mini_gold)
+    a = fit_classifier(mini_gold, y, cfg).predict_proba(mini_gold[:8])
+    b = fit_classifier(mini_gold, y, cfg).predict_proba(mini_gold[:8])
+    np.testing.assert_array_equal(a, b)
