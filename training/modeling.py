@@ -75,6 +75,7 @@ def write_dir_atomic(target: str | os.PathLike, fill) -> Path:
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
     try:
         fill(tmp)
+        _normal_permissions(tmp)
         if target.exists():
             old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".old"))
             os.replace(target, old / "d")
@@ -86,6 +87,17 @@ def write_dir_atomic(target: str | os.PathLike, fill) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return target
+
+
+def _normal_permissions(root: Path) -> None:
+    """mkdtemp makes 0700 directories (and some writers 0600 files): give the finished
+    directory the permissions a normal ``mkdir``/``open`` would have under the umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for dirpath, _dirs, files in os.walk(root):
+        os.chmod(dirpath, 0o777 & ~umask)
+        for f in files:
+            os.chmod(os.path.join(dirpath, f), 0o666 & ~umask)
 
 
 def read_metadata(model_dir: str | os.PathLike) -> dict[str, Any]:

@@ -86,10 +86,15 @@ def plot_cooccurrence(panels: dict[str, np.ndarray], path: Path, title: str, tax
     font = _cjk_font()
     if font:
         plt.rcParams["font.family"] = [font, "DejaVu Sans"]
-    fig, axes = plt.subplots(1, len(panels), figsize=(6.0 * len(panels), 4.4), squeeze=False,
+    ncols = min(3, len(panels))
+    nrows = (len(panels) + ncols - 1) // ncols
+    fig, axes = plt.subplots(nrows, ncols, figsize=(6.0 * ncols, 4.2 * nrows), squeeze=False,
                              constrained_layout=True)
-    vmax = max(1, max(int(m.max()) for m in panels.values()))
-    for ax, (name, m) in zip(axes[0], panels.items()):
+    flat = axes.ravel().tolist()
+    for ax in flat[len(panels):]:
+        ax.axis("off")
+    for ax, (name, m) in zip(flat, panels.items()):
+        vmax = max(1, int(m.max()))  # each panel on its own scale; the numbers are printed in the cells
         im = ax.imshow(m, cmap="Blues", vmin=0, vmax=vmax)
         ax.set_xticks(range(len(tax.measures)))
         ax.set_xticklabels(_names(tax, tax.measures, font), rotation=60, ha="right", fontsize=7)
@@ -101,7 +106,7 @@ def plot_cooccurrence(panels: dict[str, np.ndarray], path: Path, title: str, tax
                     ax.text(j, i, int(m[i, j]), ha="center", va="center", fontsize=7,
                             color="white" if m[i, j] > vmax * 0.6 else "black")
         ax.set_title(name, fontsize=9)
-    fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8)
+        fig.colorbar(im, ax=ax, shrink=0.7)
     fig.suptitle(title)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
