@@ -158,6 +158,17 @@ def cv_table(cv: dict) -> str:
 
 # ------------------------------------------------------------------ writers
 
+def _readable(files: dict[str, Path]) -> None:
+    """atomic_write_text leaves 0600 files (mkstemp); reports are for sharing: 0644 under the umask."""
+    import os
+
+    umask = os.umask(0)
+    os.umask(umask)
+    for p in files.values():
+        if Path(p).exists():
+            os.chmod(p, 0o666 & ~umask)
+
+
 def write_json(path: Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, ensure_ascii=False, indent=2, default=_json_default))
 
@@ -202,6 +213,7 @@ def write_eval_report(report: dict, out_dir: str | Path, *, gold_y: np.ndarray, 
            "## Per label", "", per_label_table(systems, label_ids, tax), "",
            "![per-label F1](f1_by_label.png)", "", "![theme × measure co-occurrence](cooccurrence.png)", ""]
     atomic_write_text(files["markdown"], "\n".join(md))
+    _readable(files)
     return files
 
 
@@ -232,4 +244,5 @@ def write_cv_report(cv: dict, out_dir: str | Path, tax: Taxonomy | None = None, 
         md.append(f"| {tax[lab].zh} `{lab}` | {first['support']} | " + " | ".join(cells) + " |")
     md += ["", "![per-label F1](cv_f1_by_label.png)", ""]
     atomic_write_text(files["markdown"], "\n".join(md))
+    _readable(files)
     return files
