@@ -39,7 +39,7 @@ def free_port() -> int:
 
 def resolve_model(args) -> Path:
     from policytag import paths
-    from policytag.registry import ModelRegistry
+    from policytag.modeling.registry import ModelRegistry
 
     if args.model:
         return Path(args.model)
@@ -52,7 +52,7 @@ def resolve_model(args) -> Path:
     out = paths.cache_dir() / "bench-app-latency-model"
     if not (out / "policytag.json").exists():
         from policytag.config import load_config
-        from policytag.dataset import load_gold
+        from policytag.data.dataset import load_gold
         from policytag.training.trainer import train
 
         print(f"[bench] training the default architecture for 1 epoch into {out} (timing only) ...", flush=True)
@@ -78,7 +78,7 @@ def main() -> None:
     import torch
 
     from policytag import paths
-    from policytag.corrections import CorrectionStore
+    from policytag.data.corrections import CorrectionStore
     from policytag.serving.app import build_app, launch_options, load_app_config
 
     doc = Path(args.doc) if args.doc else max(paths.SOURCES_DIR.glob("*.txt"), key=lambda p: p.stat().st_size)

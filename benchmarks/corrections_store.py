@@ -26,7 +26,7 @@ def _rows(n: int, tax) -> list[dict]:
 
 
 def _writer(path: str, prefix: str, n: int) -> None:
-    from policytag.corrections import CorrectionStore
+    from policytag.data.corrections import CorrectionStore
 
     s = CorrectionStore(path)
     for i in range(n):
@@ -39,7 +39,7 @@ def main() -> None:
     n = ap.parse_args().n
     import pandas as pd
 
-    from policytag.corrections import CorrectionStore, import_corrections
+    from policytag.data.corrections import CorrectionStore, import_corrections
 
     with tempfile.TemporaryDirectory() as d:
         d = Path(d)

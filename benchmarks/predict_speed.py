@@ -39,8 +39,8 @@ TARGET_MAX_F1_LOSS = 0.01
 
 def seed_clauses(min_clauses: int = 0) -> list:
     from policytag import paths
-    from policytag.ingestion import load_document
-    from policytag.segmentation import segment
+    from policytag.text.ingestion import load_document
+    from policytag.text.segmentation import segment
 
     clauses = []
     for p in sorted(paths.SOURCES_DIR.glob("*.txt")):
@@ -60,7 +60,7 @@ def gold_sets():
 
     if not paths.GOLD_FILE.exists():
         return {}
-    from policytag.dataset import load_gold, load_splits
+    from policytag.data.dataset import load_gold, load_splits
 
     gold = load_gold()
     if not gold:
@@ -95,10 +95,10 @@ def main(argv=None) -> int:
     import torch
 
     from policytag.serving import tagging
-    from policytag.serving.onnx_export import (FP32_FILE, INT8_FILE, OnnxClassifier, export_onnx, onnx_dir,
+    from policytag.modeling.onnx_runtime import (FP32_FILE, INT8_FILE, OnnxClassifier, export_onnx, onnx_dir,
                                                onnx_info, quantize_int8)
     from policytag.training.evaluation import evaluate
-    from policytag.training.modeling import PolicyClassifier, read_metadata
+    from policytag.modeling.classifier import PolicyClassifier, read_metadata
 
     model_dir = tagging.resolve_model_dir(args.model_dir)
     meta = read_metadata(model_dir)

@@ -85,7 +85,7 @@ def main() -> None:
             print(f"built a {args.build} model in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
         else:
             model_dir = tagging.resolve_model_dir(args.model)
-        from policytag.training.modeling import read_metadata
+        from policytag.modeling.classifier import read_metadata
 
         meta = read_metadata(model_dir)
         inputs = make_inputs(tmp / "docs", args.copies)

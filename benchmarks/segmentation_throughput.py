@@ -21,8 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from policytag.ingestion import decode_bytes, document_from_text  # noqa: E402
-from policytag.segmentation import segment  # noqa: E402
+from policytag.text.ingestion import decode_bytes, document_from_text  # noqa: E402
+from policytag.text.segmentation import segment  # noqa: E402
 
 
 def main() -> None:

@@ -46,7 +46,7 @@ def main() -> None:
 
     from policytag import paths
     from policytag.config import load_config
-    from policytag.training import data as D
+    from policytag.data import dataset as D
     from policytag.training.trainer import _HIDDEN_MEMO, fit_classifier, resolve_base
 
     data = args.data or (paths.GOLD_FILE if paths.GOLD_FILE.exists() else ROOT / "tests/fixtures/mini_gold.jsonl")

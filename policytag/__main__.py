@@ -1,3 +1,3 @@
-from policytag.cli import main
+from policytag.cli.main import main
 
 main()

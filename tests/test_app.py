@@ -16,7 +16,7 @@ import pytest
 
 from policytag import paths
 from policytag.errors import InputError, ModelNotFoundError
-from policytag.taxonomy import load_taxonomy
+from policytag.data.taxonomy import load_taxonomy
 
 gr = pytest.importorskip("gradio")
 
@@ -63,14 +63,14 @@ class KeywordModel:
 
 @pytest.fixture
 def store(tmp_path):
-    from policytag.corrections import CorrectionStore
+    from policytag.data.corrections import CorrectionStore
 
     return CorrectionStore(tmp_path / "corrections.sqlite")
 
 
 @pytest.fixture
 def svc(store, tmp_path):
-    from policytag.registry import ModelRegistry
+    from policytag.modeling.registry import ModelRegistry
     from policytag.serving.app import AppService
 
     return AppService(model=KeywordModel(), store=store, registry=ModelRegistry(tmp_path / "models"))
@@ -171,7 +171,7 @@ def test_upload_uses_the_file_name_as_doc_id(svc, tmp_path):
 
 
 def test_no_model_says_how_to_train_one(store, tmp_path):
-    from policytag.registry import ModelRegistry
+    from policytag.modeling.registry import ModelRegistry
     from policytag.serving.app import AppService, build_app
 
     with pytest.raises(ModelNotFoundError, match="--train-if-missing"):
@@ -183,7 +183,7 @@ def test_no_model_says_how_to_train_one(store, tmp_path):
 def test_serve_without_model_exits_with_the_training_hint(tmp_path):
     from typer.testing import CliRunner
 
-    from policytag.cli import app
+    from policytag.cli.main import app
 
     res = CliRunner().invoke(app, ["serve", "--port", "7999"])
     assert isinstance(res.exception, ModelNotFoundError)
@@ -193,8 +193,8 @@ def test_serve_without_model_exits_with_the_training_hint(tmp_path):
 def test_serve_train_if_missing_trains_first_then_builds_the_app(tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
-    from policytag import retrain
-    from policytag.cli import app
+    from policytag.training import retrain
+    from policytag.cli.main import app
     from policytag.serving import app as webapp
 
     calls = []
@@ -220,8 +220,8 @@ def test_serve_train_if_missing_trains_first_then_builds_the_app(tmp_path, monke
 
 
 def test_save_correction_keeps_prediction_is_idempotent_and_survives_restart(svc, store, tmp_path):
-    from policytag.corrections import CorrectionStore
-    from policytag.registry import ModelRegistry
+    from policytag.data.corrections import CorrectionStore
+    from policytag.modeling.registry import ModelRegistry
     from policytag.serving.app import AppService
 
     res = _tag_seed(svc)
@@ -311,7 +311,7 @@ def free_port() -> int:
 @pytest.fixture
 def served(tiny_model_dir, store, tmp_path):
     """The app with the tiny model, launched on a free local port; yields (url, service)."""
-    from policytag.registry import ModelRegistry
+    from policytag.modeling.registry import ModelRegistry
     from policytag.serving.app import build_app, launch_options, load_app_config
 
     cfg = load_app_config(["limits.max_chars=60000"])
@@ -395,8 +395,8 @@ def test_retrain_button_runs_in_background_and_switches_model(tmp_path, store, m
     import functools
     import time
 
-    from policytag import retrain as rt
-    from policytag.registry import ModelRegistry
+    from policytag.training import retrain as rt
+    from policytag.modeling.registry import ModelRegistry
     from policytag.serving.app import AppService, load_app_config, retrain_markdown
 
     gold = FIXTURES / "mini_gold.jsonl"

@@ -48,8 +48,8 @@ def browser():
 
 @pytest.fixture
 def app_url(tiny_model_dir, tmp_path):
-    from policytag.corrections import CorrectionStore
-    from policytag.registry import ModelRegistry
+    from policytag.data.corrections import CorrectionStore
+    from policytag.modeling.registry import ModelRegistry
     from policytag.serving.app import build_app, launch_options, load_app_config
 
     cfg = load_app_config()

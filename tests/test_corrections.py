@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from policytag.clause import Clause
-from policytag.corrections import (
+from policytag.data.corrections import (
     CorrectionStore,
     clause_key,
     export_corrections,
@@ -141,7 +141,7 @@ def test_two_processes_writing_at_once_lose_nothing(tmp_path):
 
 def _prediction_rows():
     """Rows as `policytag predict -o x.xlsx` writes them (lists joined by ';', p_* columns)."""
-    from policytag.taxonomy import load_taxonomy
+    from policytag.data.taxonomy import load_taxonomy
 
     tax = load_taxonomy()
     base = {f"p_{lid}": 0.01 for lid in tax.label_ids}
@@ -207,7 +207,7 @@ def test_import_without_thresholds_asks_for_the_model(store, tmp_path):
 
 
 def test_import_crash_applies_nothing(store, tmp_path, monkeypatch):
-    import policytag.corrections as corr
+    import policytag.data.corrections as corr
 
     path = tmp_path / "c.jsonl"
     path.write_text("\n".join(json.dumps({"text": t, "themes": [], "measures": ["funding"]}, ensure_ascii=False)
@@ -254,7 +254,7 @@ def test_export_import_round_trip(store, tmp_path, suffix):
 
 
 def test_cli_import_reports_and_exit_code(tmp_path, monkeypatch):
-    from policytag.cli import app
+    from policytag.cli.main import app
 
     rows = _prediction_rows()
     for r in rows:

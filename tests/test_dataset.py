@@ -10,13 +10,13 @@ import pytest
 
 from policytag import paths
 from policytag.clause import Clause
-from policytag.dataset import (
+from policytag.data.dataset import (
     NO_THEME, agreement, check_file, cohen_kappa, cooccurrence, data_hash, disagreements,
     doc_stats, fold_docs, grouped_folds, label_counts, label_matrix, load_gold, load_splits,
     rare_labels, split_clauses,
 )
 from policytag.errors import InputError, PolicytagError, UnknownLabelError
-from policytag.taxonomy import load_taxonomy
+from policytag.data.taxonomy import load_taxonomy
 
 
 def rec(doc, n, text, themes=(), measures=(), context="", source="gold"):
@@ -322,7 +322,7 @@ def test_gold_covers_the_segmenter_output():
     A small drift (a segmenter fix that changes a few boundaries) is tolerated here and
     shows up in `labels stats`; a large one means the gold file must be re-aligned.
     """
-    from policytag.segmentation import segment_file
+    from policytag.text.segmentation import segment_file
 
     gold = load_gold()
     gold_texts = {(c.doc_id, c.text) for c in gold}

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from policytag.taxonomy import load_taxonomy
+from policytag.data.taxonomy import load_taxonomy
 from policytag.training.evaluation import compute_metrics, summarize_folds
 from policytag.training.thresholds import tune_thresholds
 
@@ -85,8 +85,8 @@ def test_train_command_baseline(tmp_path):
     from typer.testing import CliRunner
 
     from conftest import MINI_GOLD
-    from policytag.cli import app
-    from policytag.training.modeling import PolicyClassifier
+    from policytag.cli.main import app
+    from policytag.modeling.classifier import PolicyClassifier
 
     r = CliRunner().invoke(app, ["train", "--config", "tiny", "--backend", "baseline", "--data", str(MINI_GOLD),
                                  "-o", str(tmp_path / "m"), "-q", "--set", "thresholds.inner_folds=2"])
@@ -109,7 +109,7 @@ def test_unreachable_hub_message(monkeypatch):
 def test_training_data_holds_out_test_documents():
     from policytag import paths
     from policytag.config import load_config
-    from policytag.training import data as D
+    from policytag.data import dataset as D
     from policytag.training.trainer import training_clauses
 
     if not paths.GOLD_FILE.exists():

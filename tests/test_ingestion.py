@@ -10,8 +10,8 @@ import typer
 from typer.testing import CliRunner
 
 from policytag.errors import InputError
-from policytag.ingestion import decode_bytes, doc_id_for, document_from_text, load_document
-from policytag.segmentation import segment
+from policytag.text.ingestion import decode_bytes, doc_id_for, document_from_text, load_document
+from policytag.text.segmentation import segment
 
 FIXTURES = Path(__file__).parent / "fixtures"
 INGEST = FIXTURES / "ingest"
@@ -198,7 +198,7 @@ def test_document_from_text_empty(bad):
 
 @pytest.fixture
 def app():
-    from policytag import commands_segment
+    from policytag.cli import segment as commands_segment
 
     app = typer.Typer()
 

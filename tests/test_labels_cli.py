@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from policytag import paths
-from policytag.cli import app
+from policytag.cli.main import app
 
 runner = CliRunner()
 

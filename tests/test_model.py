@@ -9,8 +9,8 @@ import pytest
 
 from policytag.clause import Clause
 from policytag.errors import InputError, ModelNotFoundError
-from policytag.taxonomy import load_taxonomy
-from policytag.training.modeling import CARD_FILE, META_FILE, PolicyClassifier, Prediction
+from policytag.data.taxonomy import load_taxonomy
+from policytag.modeling.classifier import CARD_FILE, META_FILE, PolicyClassifier, Prediction
 
 
 @pytest.mark.parametrize("fixture", ["tiny_model_dir", "baseline_model_dir"])
@@ -89,7 +89,7 @@ def test_missing_model_dir_is_clear(tmp_path):
 
 def test_training_is_reproducible(mini_gold):
     from policytag.config import load_config
-    from policytag.training.data import label_matrix
+    from policytag.data.dataset import label_matrix
     from policytag.training.trainer import fit_classifier
 
     cfg = load_config("tiny", ["thresholds.inner_folds=0", "training.epochs=3"])

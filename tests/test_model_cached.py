@@ -11,7 +11,7 @@ import torch
 def test_forward_from_hidden_matches_full_forward(pooling):
     from transformers import BertConfig, BertModel
 
-    from policytag.training.modeling import build_net, first_segment_mask
+    from policytag.modeling.classifier import build_net, first_segment_mask
 
     torch.manual_seed(0)
     enc = BertModel(BertConfig(vocab_size=60, hidden_size=16, num_hidden_layers=3, num_attention_heads=2,
@@ -33,8 +33,8 @@ def test_forward_from_hidden_matches_full_forward(pooling):
 
 def test_train_top_layers_with_cache(mini_gold, tmp_path):
     from policytag.config import load_config
-    from policytag.training.data import label_matrix
-    from policytag.training.modeling import PolicyClassifier
+    from policytag.data.dataset import label_matrix
+    from policytag.modeling.classifier import PolicyClassifier
     from policytag.training.trainer import fit_classifier
 
     cfg = load_config("tiny", ["model.train_layers=1", "thresholds.inner_folds=0", "training.epochs=4",

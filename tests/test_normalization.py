@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from policytag import normalization as N
+from policytag.text import normalization as N
 
 
 def run(rule, text):

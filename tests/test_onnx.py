@@ -13,18 +13,18 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from policytag.cli import app
+from policytag.cli.main import app
 from policytag.errors import ModelNotFoundError
-from policytag.serving import onnx_export
-from policytag.serving.onnx_export import OnnxClassifier
+from policytag.modeling import onnx_runtime as onnx_export
+from policytag.modeling.onnx_runtime import OnnxClassifier
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
 @pytest.fixture(scope="module")
 def seed_clauses():
-    from policytag.ingestion import load_document
-    from policytag.segmentation import segment
+    from policytag.text.ingestion import load_document
+    from policytag.text.segmentation import segment
 
     out = []
     for p in sorted(FIXTURES.glob("*.txt")):
@@ -53,7 +53,7 @@ def test_export_writes_fp32_int8_and_info(exported):
 
 
 def test_onnx_classifier_has_the_pytorch_api(exported, seed_clauses):
-    from policytag.training.modeling import PolicyClassifier
+    from policytag.modeling.classifier import PolicyClassifier
 
     pt = PolicyClassifier.from_pretrained(exported)
     ox = OnnxClassifier.from_pretrained(exported, variant="fp32")
@@ -73,7 +73,7 @@ def test_onnx_labels_agree_with_pytorch(exported, seed_clauses):
     for int8; the fp32 re-check near thresholds closes the rest. The default model's
     agreement and micro-F1 are measured by benchmarks/predict_speed.py.
     """
-    from policytag.training.modeling import PolicyClassifier
+    from policytag.modeling.classifier import PolicyClassifier
 
     pt = PolicyClassifier.from_pretrained(exported)
     ref = pt.predict_proba(seed_clauses, batch_size=16)

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from policytag.cli import app
+from policytag.cli.main import app
 from policytag.errors import ModelNotFoundError
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -49,8 +49,8 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
 
 
 def _expected_clauses(path: Path) -> list:
-    from policytag.ingestion import load_document
-    from policytag.segmentation import segment
+    from policytag.text.ingestion import load_document
+    from policytag.text.segmentation import segment
 
     return segment(load_document(path))
 
@@ -208,7 +208,7 @@ def test_no_model_and_empty_registry_says_how_to_train(inputs, tmp_path):
 
 
 def test_default_model_is_the_registry_production_model(inputs, tiny_model_dir, tmp_path):
-    from policytag.registry import ModelRegistry
+    from policytag.modeling.registry import ModelRegistry
 
     reg = ModelRegistry()
     vid = reg.register(tiny_model_dir)

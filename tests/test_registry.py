@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from policytag.errors import ModelNotFoundError, PolicytagError
-from policytag.registry import ModelRegistry
+from policytag.modeling.registry import ModelRegistry
 
 
 def fake_model(dirpath, data_hash="h0", tag="a"):
@@ -109,7 +109,7 @@ def test_cleanup_removes_dirs_of_dead_processes(reg):
 
 
 def test_models_commands(reg, tmp_path):
-    from policytag.cli import app
+    from policytag.cli.main import app
 
     v1 = reg.register(fake_model(tmp_path / "m1"), status="production")
     v2 = reg.register(fake_model(tmp_path / "m2"), parent=v1)

@@ -11,11 +11,11 @@ import pytest
 from typer.testing import CliRunner
 
 from policytag.clause import Clause, load_clauses
-from policytag.corrections import CorrectionStore
+from policytag.data.corrections import CorrectionStore
 from policytag.errors import PolicytagError
-from policytag.registry import ModelRegistry, file_lock
-import policytag.retrain as R
-from policytag.retrain import (
+from policytag.modeling.registry import ModelRegistry, file_lock
+import policytag.training.retrain as R
+from policytag.training.retrain import (
     MAIN_METRIC,
     TRAIN_DATA_FILE,
     RetrainJob,
@@ -26,7 +26,7 @@ from policytag.retrain import (
     retrain,
     review_queue,
 )
-from policytag.training.modeling import PolicyClassifier
+from policytag.modeling.classifier import PolicyClassifier
 
 MINI = Path(__file__).parent / "fixtures" / "mini_gold.jsonl"
 TEST_DOCS = ["sichuan-2023"]
@@ -215,7 +215,7 @@ def test_review_queue_lists_least_certain_first(baseline_model_dir, gold, policy
 
 
 def test_retrain_and_review_queue_commands(policytag_home, tmp_path):
-    from policytag.cli import app
+    from policytag.cli.main import app
 
     r = CliRunner()
     args = ["retrain", "--config", "tiny", "--set", "backend=baseline", "--set", f"data.gold={MINI}"]

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from policytag.ingestion import document_from_text, load_document
-from policytag.segmentation import (
+from policytag.text.ingestion import document_from_text, load_document
+from policytag.text.segmentation import (
     cn_to_int,
     match_numbering,
     segment,

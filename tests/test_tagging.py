@@ -17,7 +17,7 @@ import pytest
 from policytag.clause import Clause
 from policytag.errors import InputError
 from policytag.serving import tagging
-from policytag.taxonomy import load_taxonomy
+from policytag.data.taxonomy import load_taxonomy
 
 TAX = load_taxonomy()
 

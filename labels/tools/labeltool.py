@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 
 from policytag.clause import atomic_write_text
-from policytag.taxonomy import load_taxonomy
+from policytag.data.taxonomy import load_taxonomy
 
 THEME_CODES = {"Y": "youth", "F": "farmers", "W": "workers", "E": "elderly", "O": "officials",
                "I": "infrastructure"}

@@ -1,0 +1,254 @@
+"""``policytag labels ...``: validate, inspect and compare labeled clause files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from policytag import paths
+from policytag.errors import PolicytagError
+
+labels_app = typer.Typer(
+    help="The labeled clause data: validate files, print statistics, compare labeling passes.",
+    no_args_is_help=True,
+)
+
+
+def _console() -> Console:
+    return Console(highlight=False, soft_wrap=True)  # messages stay one grep-able line
+
+
+def _check_splits(gold_docs: set[str]) -> list[str]:
+    """Problems of labels/splits.yaml against the documents of the gold file."""
+    from policytag.data.dataset import load_splits
+
+    if not paths.SPLITS_FILE.exists():
+        return [f"{paths.SPLITS_FILE}: splits file not found"]
+    try:
+        sp = load_splits()
+    except PolicytagError as e:
+        return [str(e)]
+    problems = []
+    named = set(sp["test_docs"]) | set(sp["dev_docs"]) | {d for f in sp["folds"] for d in f}
+    for d in sorted(named - gold_docs):
+        problems.append(f"{paths.SPLITS_FILE}: document {d!r} is not in the gold file")
+    if sp["folds"]:
+        in_folds = {d for f in sp["folds"] for d in f}
+        for d in sorted(gold_docs - in_folds):
+            problems.append(f"{paths.SPLITS_FILE}: gold document {d!r} is in no fold")
+    if not sp["test_docs"]:
+        problems.append(f"{paths.SPLITS_FILE}: no test_docs")
+    return problems
+
+
+@labels_app.command("validate")
+def validate(
+    files: Optional[List[Path]] = typer.Argument(
+        None, help="JSON Lines clause files (default: the shipped gold file labels/clauses.jsonl)."
+    ),
+    any_source: bool = typer.Option(
+        False, "--any-source", help="Accept any 'source' value (default: every clause must say \"gold\")."
+    ),
+    unlabeled: bool = typer.Option(
+        False, "--unlabeled", help="Clauses need not carry themes/measures (segmenter output)."
+    ),
+    taxonomy: Optional[Path] = typer.Option(None, help="Taxonomy YAML (default: labels/taxonomy.yaml)."),
+    quiet_warnings: bool = typer.Option(False, "--no-warnings", help="Do not print warnings."),
+) -> None:
+    """Check clause files: JSON, required fields, known label ids, duplicate clause ids.
+
+    Lists every problem as file:line (clause_id): message and exits 1 if there is any.
+    Validating the shipped gold file also checks labels/splits.yaml against it.
+    """
+    from policytag.data.dataset import check_file
+    from policytag.data.taxonomy import load_taxonomy
+
+    tax = load_taxonomy(taxonomy)
+    default = not files
+    files = list(files) if files else [paths.GOLD_FILE]
+    con = _console()
+    n_err = 0
+    for f in files:
+        res = check_file(f, tax, require_labels=not unlabeled,
+                         require_source=None if (any_source or unlabeled) else "gold")
+        for issue in res.errors:
+            con.print(f"[red]error[/red] {issue}")
+        if not quiet_warnings:
+            for issue in res.warnings:
+                con.print(f"[yellow]warning[/yellow] {issue}")
+        extra = []
+        if default and res.clauses:
+            extra = _check_splits({c.doc_id for c in res.clauses})
+            for p in extra:
+                con.print(f"[red]error[/red] {p}")
+        errs = len(res.errors) + len(extra)
+        n_err += errs
+        docs = len({c.doc_id for c in res.clauses})
+        status = "[green]ok[/green]" if not errs else f"[red]{errs} error(s)[/red]"
+        con.print(f"{f}: {len(res.clauses)} valid clause(s) from {docs} document(s), "
+                  f"{status}, {len(res.warnings)} warning(s); taxonomy {tax.version}")
+    if n_err:
+        raise typer.Exit(1)
+
+
+@labels_app.command("stats")
+def stats(
+    file: Optional[Path] = typer.Argument(None, help="Labeled clause file (default: labels/clauses.jsonl)."),
+    minimum: int = typer.Option(15, "--min", help="Flag labels with fewer examples than this."),
+    as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON instead of tables."),
+    taxonomy: Optional[Path] = typer.Option(None, help="Taxonomy YAML (default: labels/taxonomy.yaml)."),
+) -> None:
+    """Counts per label and per document, and the theme × measure co-occurrence table."""
+    from policytag.data.dataset import (
+        NO_THEME, cooccurrence, doc_stats, label_counts, load_gold, load_splits,
+    )
+    from policytag.data.taxonomy import load_taxonomy
+
+    tax = load_taxonomy(taxonomy)
+    path = file or paths.GOLD_FILE
+    clauses = load_gold(path, tax)
+    counts = label_counts(clauses, tax)
+    per_doc = doc_stats(clauses, tax)
+    co = cooccurrence(clauses, tax)
+    split_of: dict[str, str] = {}
+    if file is None and paths.SPLITS_FILE.exists():
+        sp = load_splits()
+        for d in per_doc:
+            split_of[d] = "test" if d in sp["test_docs"] else "dev" if d in sp["dev_docs"] else "train"
+        for i, fold in enumerate(sp["folds"]):
+            for d in fold:
+                if d in split_of:
+                    split_of[d] += f" / fold {i}"
+    if as_json:
+        typer.echo(json.dumps({
+            "file": str(path), "clauses": len(clauses), "taxonomy_version": tax.version,
+            "labels": counts, "documents": per_doc, "splits": split_of,
+            "cooccurrence": {t: {m: int(co.loc[t, m]) for m in co.columns} for t in co.index},
+            "rare": {k: v for k, v in counts.items() if v < minimum},
+        }, ensure_ascii=False, indent=2))
+        return
+
+    con = _console()
+    n = len(clauses)
+    no_theme = sum(1 for c in clauses if not c.themes)
+    no_measure = sum(1 for c in clauses if not c.measures)
+    con.print(f"[bold]{path}[/bold]: {n} clauses, {len(per_doc)} documents, taxonomy {tax.version}; "
+              f"{no_theme} without theme, {no_measure} without measure")
+
+    t = Table(title="Clauses per label", box=box.SIMPLE_HEAD, padding=(0, 0), pad_edge=False)
+    for col in ("dimension", "id", "name", "family", "clauses", "share"):
+        t.add_column(col, justify="right" if col in ("clauses", "share") else "left", no_wrap=True)
+    for lid, v in counts.items():
+        lab = tax[lid]
+        flag = f"[yellow]{v} (<{minimum})[/yellow]" if v < minimum else str(v)
+        t.add_row(lab.dimension[:-1], lid, lab.zh, lab.family or "", flag, f"{v / n:.1%}" if n else "-")
+    con.print(t)
+
+    docs = list(per_doc)
+    t = Table(title="Clauses per document", box=box.SIMPLE_HEAD)
+    t.add_column("document", no_wrap=True)
+    if split_of:
+        t.add_column("split")
+    for col in ("clauses", "no theme", "no measure", "theme labels", "measure labels"):
+        t.add_column(col, justify="right")
+    for d, row in per_doc.items():
+        cells = [d] + ([split_of.get(d, "")] if split_of else [])
+        cells += [str(row["clauses"]), str(row["no_theme"]), str(row["no_measure"]),
+                  str(sum(row[l] for l in tax.themes)), str(sum(row[l] for l in tax.measures))]
+        t.add_row(*cells)
+    con.print(t)
+
+    t = Table(title="Clauses per label and document", box=box.SIMPLE_HEAD)
+    t.add_column("label", no_wrap=True, min_width=20)
+    for d in docs:
+        t.add_column(d, justify="right", overflow="fold")
+    t.add_column("total", justify="right")
+    for lid in tax.label_ids:
+        t.add_row(lid, *[str(per_doc[d][lid]) if per_doc[d][lid] else "·" for d in docs], str(counts[lid]))
+    con.print(t)
+
+    # theme × measure; on a narrow terminal the table is printed transposed so that it fits
+    wide = con.width >= 150
+    rows, cols = (list(co.index), list(co.columns)) if wide else (list(co.columns), list(co.index))
+    cell = (lambda r, c: int(co.loc[r, c])) if wide else (lambda r, c: int(co.loc[c, r]))
+
+    def header(lid: str) -> str:
+        if lid == NO_THEME:
+            return lid if wide else "none"
+        return tax[lid].zh if wide else lid
+
+    caption = "clauses carrying both labels"
+    if not wide:
+        caption += "; transposed to fit the terminal; none = clauses without a theme"
+    t = Table(title="Theme × measure co-occurrence", caption=caption, box=box.SIMPLE_HEAD,
+              padding=(0, 1) if wide else (0, 0), pad_edge=False)
+    t.add_column("theme" if wide else "measure", no_wrap=True)
+    for c in cols:
+        t.add_column(header(c), justify="right", no_wrap=True)
+    for r in rows:
+        label = (r if r == NO_THEME else f"{tax[r].zh} {r}") if wide else tax[r].zh
+        t.add_row(label, *[str(cell(r, c)) if cell(r, c) else "·" for c in cols])
+    con.print(t)
+
+    rare = {k: v for k, v in counts.items() if v < minimum}
+    if rare:
+        con.print(f"[yellow]labels with fewer than {minimum} examples:[/yellow] "
+                  + ", ".join(f"{k} ({v})" for k, v in rare.items()))
+
+
+@labels_app.command("agreement")
+def agreement_cmd(
+    first: Path = typer.Argument(..., help="First labeling pass (JSON Lines; all clauses)."),
+    second: Path = typer.Argument(..., help="Second, independent pass (a sample of the same clause ids)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON."),
+    show: bool = typer.Option(False, "--show", help="List the clauses on which the passes disagree."),
+    taxonomy: Optional[Path] = typer.Option(None, help="Taxonomy YAML (default: labels/taxonomy.yaml)."),
+) -> None:
+    """Inter-annotator agreement: Cohen's kappa per label (averaged) and micro-F1, per dimension."""
+    from policytag.data.dataset import agreement, disagreements, load_gold
+    from policytag.data.taxonomy import load_taxonomy
+
+    tax = load_taxonomy(taxonomy)
+    a = load_gold(first, tax)
+    b = load_gold(second, tax)
+    res = agreement(a, b, tax)
+    if as_json:
+        out = dict(res)
+        if show:
+            out["disagreements"] = disagreements(a, b)
+        typer.echo(json.dumps(out, ensure_ascii=False, indent=2, default=float))
+        return
+    con = _console()
+    con.print(f"{res['n']} clauses labeled in both passes")
+    t = Table(title="Agreement per dimension")
+    for col in ("dimension", "mean κ (per label)", "micro-F1", "exact match"):
+        t.add_column(col, justify="left" if col == "dimension" else "right")
+    for dim in ("themes", "measures"):
+        d = res[dim]
+        k = d["kappa_mean"]
+        t.add_row(dim, "-" if k is None else f"{k:.3f}", f"{d['micro_f1']:.3f}", f"{d['exact']:.1%}")
+    con.print(t)
+    t = Table(title="Cohen's κ per label")
+    for col in ("id", "pass 1", "pass 2", "κ"):
+        t.add_column(col, justify="left" if col == "id" else "right")
+    for dim in ("themes", "measures"):
+        for lid, k in res[dim]["kappa"].items():
+            s1, s2 = res[dim]["support"][lid]
+            t.add_row(lid, str(s1), str(s2), "-" if k is None else f"{k:.3f}")
+    con.print(t)
+    if show:
+        for d in disagreements(a, b):
+            con.print(f"[bold]{d['clause_id']}[/bold] {d['context']} | {d['text']}")
+            for dim in ("themes", "measures"):
+                if dim in d:
+                    con.print(f"   {dim}: pass1={d[dim]['pass1']} pass2={d[dim]['pass2']}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(labels_app, name="labels")

@@ -1,0 +1,511 @@
+"""The classifier object: load from / save to a directory, predict clause labels.
+
+``PolicyClassifier.from_pretrained(dir)`` reads ``policytag.json`` in the directory and
+returns the right backend: :class:`TransformerClassifier` (a fine-tuned encoder with a
+17-way sigmoid head, this module) or :class:`~policytag.training.baseline.BaselineClassifier`
+(character n-gram TF-IDF + logistic regression). Both share this interface::
+
+    clf = PolicyClassifier.from_pretrained("var/models/v3")
+    probs = clf.predict_proba(clauses)          # [n, 17], order = clf.label_ids
+    preds = clf.predict(clauses)                # list[Prediction] using clf.thresholds
+    clf.save_pretrained("elsewhere")            # atomic
+
+Inputs may be :class:`~policytag.clause.Clause` objects, dicts with ``text`` (and optional
+``context``), or plain strings.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from policytag.clause import Clause, atomic_write_text
+from policytag.errors import InputError, ModelNotFoundError, PolicytagError
+
+META_FILE = "policytag.json"
+METRICS_FILE = "metrics.json"
+CARD_FILE = "MODEL_CARD.md"
+WEIGHTS_FILE = "model.safetensors"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Prediction:
+    themes: list[str]
+    measures: list[str]
+    scores: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"themes": list(self.themes), "measures": list(self.measures), "scores": dict(self.scores)}
+
+
+def as_pairs(clauses: Iterable[Clause | dict | str]) -> list[tuple[str, str]]:
+    """Normalize the accepted input kinds to ``(text, context)`` pairs."""
+    out = []
+    for i, c in enumerate(clauses):
+        if isinstance(c, Clause):
+            text, ctx = c.text, c.context
+        elif isinstance(c, dict):
+            if "text" not in c:
+                raise InputError(f"input {i}: a dict needs a 'text' key (and may have 'context')")
+            text, ctx = c.get("text"), c.get("context")
+        elif isinstance(c, str):
+            text, ctx = c, ""
+        else:
+            raise InputError(f"input {i}: expected a Clause, a dict with 'text' or a string, got {type(c).__name__}")
+        out.append((str(text or ""), str(ctx or "")))
+    return out
+
+
+def write_dir_atomic(target: str | os.PathLike, fill) -> Path:
+    """Create ``target`` atomically: ``fill(tmp_dir)`` writes the files, then one rename.
+
+    An existing directory is replaced only after the new one is complete.
+    """
+    target = Path(target).resolve()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
+    try:
+        fill(tmp)
+        _normal_permissions(tmp)
+        if target.exists():
+            old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".old"))
+            os.replace(target, old / "d")
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def _normal_permissions(root: Path) -> None:
+    """mkdtemp makes 0700 directories (and some writers 0600 files): give the finished
+    directory the permissions a normal ``mkdir``/``open`` would have under the umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for dirpath, _dirs, files in os.walk(root):
+        os.chmod(dirpath, 0o777 & ~umask)
+        for f in files:
+            os.chmod(os.path.join(dirpath, f), 0o666 & ~umask)
+
+
+def read_metadata(model_dir: str | os.PathLike) -> dict[str, Any]:
+    model_dir = Path(model_dir)
+    meta_path = model_dir / META_FILE
+    if not model_dir.is_dir():
+        raise ModelNotFoundError(
+            f"model directory {model_dir} does not exist; train one with `policytag train` "
+            "or pass the directory printed by it"
+        )
+    if not meta_path.exists():
+        raise ModelNotFoundError(
+            f"{model_dir} is not a policytag model directory (no {META_FILE}); "
+            "train one with `policytag train`"
+        )
+    try:
+        return json.loads(meta_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise ModelNotFoundError(f"{meta_path} is damaged ({e.msg}); retrain the model") from None
+
+
+class PolicyClassifier:
+    """Common interface of both backends (see the module docstring)."""
+
+    backend: str = "?"
+
+    def __init__(self, label_ids: Sequence[str], thresholds: Sequence[float] | None = None,
+                 metadata: dict[str, Any] | None = None):
+        self.label_ids = list(label_ids)
+        self.thresholds = (np.full(len(self.label_ids), 0.5, dtype=np.float32) if thresholds is None
+                           else np.asarray(thresholds, dtype=np.float32))
+        if self.thresholds.shape != (len(self.label_ids),):
+            raise ValueError(f"thresholds must have {len(self.label_ids)} values, got {self.thresholds.shape}")
+        self.metadata: dict[str, Any] = dict(metadata or {})
+        self.metadata.setdefault("backend", self.backend)
+        self.metadata.setdefault("label_ids", self.label_ids)
+        self.model_dir: Path | None = None
+
+    # ----------------------------------------------------------------- loading
+    @classmethod
+    def from_pretrained(cls, model_dir: str | os.PathLike, **kwargs) -> "PolicyClassifier":
+        meta = read_metadata(model_dir)
+        backend = meta.get("backend")
+        if backend == "baseline":
+            from policytag.modeling.baseline import BaselineClassifier as impl
+        elif backend == "transformer":
+            impl = TransformerClassifier
+        else:
+            raise ModelNotFoundError(f"{model_dir}: unknown backend {backend!r} in {META_FILE}")
+        if cls not in (PolicyClassifier, impl):
+            raise ModelNotFoundError(f"{model_dir} holds a {backend} model, not a {cls.__name__}")
+        obj = impl._load(Path(model_dir), meta, **kwargs)
+        obj.model_dir = Path(model_dir).resolve()
+        return obj
+
+    # -------------------------------------------------------------- metadata
+    @property
+    def version(self) -> str:
+        return str(self.metadata.get("version", "unversioned"))
+
+    @property
+    def taxonomy_version(self) -> str:
+        return str(self.metadata.get("taxonomy_version", ""))
+
+    @property
+    def n_themes(self) -> int:
+        return int(self.metadata.get("n_themes", 6))
+
+    @property
+    def theme_ids(self) -> list[str]:
+        return self.label_ids[: self.n_themes]
+
+    @property
+    def measure_ids(self) -> list[str]:
+        return self.label_ids[self.n_themes:]
+
+    # -------------------------------------------------------------- predicting
+    def predict_proba(self, clauses, batch_size: int | None = None, progress: bool = False) -> np.ndarray:
+        raise NotImplementedError
+
+    def decide(self, probs: np.ndarray) -> np.ndarray:
+        """0/1 decisions from probabilities with the per-label thresholds."""
+        return (np.asarray(probs) >= self.thresholds[None, :]).astype(np.int8)
+
+    def predict(self, clauses, batch_size: int | None = None, progress: bool = False) -> list[Prediction]:
+        clauses = list(clauses)
+        probs = self.predict_proba(clauses, batch_size=batch_size, progress=progress)
+        dec = self.decide(probs)
+        themes = set(self.theme_ids)
+        out = []
+        for p, d in zip(probs, dec):
+            on = [lab for lab, flag in zip(self.label_ids, d) if flag]
+            out.append(Prediction(
+                themes=[lab for lab in on if lab in themes],
+                measures=[lab for lab in on if lab not in themes],
+                scores={lab: round(float(v), 6) for lab, v in zip(self.label_ids, p)},
+            ))
+        return out
+
+    # ----------------------------------------------------------------- saving
+    def _write_weights(self, tmp: Path) -> None:
+        raise NotImplementedError
+
+    def full_metadata(self) -> dict[str, Any]:
+        meta = copy.deepcopy(self.metadata)
+        meta["format_version"] = FORMAT_VERSION
+        meta["backend"] = self.backend
+        meta["label_ids"] = self.label_ids
+        meta["thresholds"] = {lab: round(float(t), 4) for lab, t in zip(self.label_ids, self.thresholds)}
+        return meta
+
+    def save_pretrained(self, model_dir: str | os.PathLike) -> Path:
+        """Write weights, ``policytag.json``, ``metrics.json`` and ``MODEL_CARD.md`` atomically."""
+        from policytag.modeling.model_card import render_model_card
+
+        meta = self.full_metadata()
+
+        def fill(tmp: Path) -> None:
+            self._write_weights(tmp)
+            (tmp / META_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
+            (tmp / METRICS_FILE).write_text(
+                json.dumps(meta.get("metrics", {}), ensure_ascii=False, indent=2), encoding="utf-8")
+            (tmp / CARD_FILE).write_text(render_model_card(meta), encoding="utf-8")
+
+        out = write_dir_atomic(model_dir, fill)
+        self.model_dir = out
+        return out
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(version={self.version!r}, labels={len(self.label_ids)})"
+
+
+def thresholds_from_meta(meta: dict[str, Any], label_ids: Sequence[str]) -> np.ndarray:
+    th = meta.get("thresholds") or {}
+    if isinstance(th, dict):
+        return np.array([float(th.get(lab, 0.5)) for lab in label_ids], dtype=np.float32)
+    return np.asarray(th, dtype=np.float32)
+
+
+# =====================================================================  transformer
+
+def _torch():
+    import torch
+
+    return torch
+
+
+POOLINGS = ("mean", "cls", "mean_text")
+
+
+def _masked_mean(hidden, mask):
+    m = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
+
+
+def pool(hidden, attention_mask, pooling: str = "mean", text_mask=None):
+    """Sentence vector from token states.
+
+    ``mean``: masked mean of all tokens; ``cls``: the first token; ``mean_text``: the mean of
+    all tokens (clause + context) concatenated with the mean of the clause's own tokens
+    (first segment), so the head can read the heading path for themes and the clause itself
+    for measures.
+    """
+    if pooling == "cls":
+        return hidden[:, 0]
+    full = _masked_mean(hidden, attention_mask)
+    if pooling == "mean_text":
+        tm = attention_mask if text_mask is None else text_mask * attention_mask
+        return __import__("torch").cat([full, _masked_mean(hidden, tm)], dim=-1)
+    return full
+
+
+def first_segment_mask(input_ids, sep_token_id: int | None):
+    """1 for the tokens up to (not including) the first separator: ``<s>`` + the clause."""
+    torch = _torch()
+    if sep_token_id is None:
+        return torch.ones_like(input_ids)
+    return (torch.cumsum((input_ids == sep_token_id).long(), dim=1) == 0).long()
+
+
+def encoder_layers(encoder):
+    """The list of transformer blocks of a BERT-like encoder, or None when its layout is unknown."""
+    layers = getattr(getattr(encoder, "encoder", None), "layer", None)
+    return layers if layers is not None and hasattr(encoder, "embeddings") else None
+
+
+def top_layers_forward(encoder, hidden, attention_mask, start: int):
+    """Apply blocks ``start..end`` of a BERT-like encoder to ``hidden`` (the output of block ``start-1``)."""
+    from transformers.masking_utils import create_bidirectional_mask
+
+    mask = create_bidirectional_mask(config=encoder.config, inputs_embeds=hidden, attention_mask=attention_mask)
+    for layer in encoder_layers(encoder)[start:]:
+        out = layer(hidden, mask)
+        hidden = out[0] if isinstance(out, tuple) else out
+    return hidden
+
+
+def build_net(encoder, num_labels: int, pooling: str = "mean", dropout: float = 0.1, pos_weight=None,
+              sep_token_id: int | None = None):
+    """The classification network: encoder + pooling + dropout + linear head (17 logits)."""
+    torch = _torch()
+    nn = torch.nn
+    if pooling not in POOLINGS:
+        from policytag.errors import PolicytagError
+
+        raise PolicytagError(f"model.pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
+    width = encoder.config.hidden_size * (2 if pooling == "mean_text" else 1)
+
+    class PolicyTagNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder = encoder
+            self.pooling = pooling
+            self.dropout = nn.Dropout(dropout)
+            self.sep_token_id = sep_token_id
+            self.head = nn.Linear(width, num_labels)
+            pw = torch.ones(num_labels) if pos_weight is None else torch.as_tensor(pos_weight, dtype=torch.float32)
+            self.register_buffer("pos_weight", pw, persistent=False)
+            self.config = encoder.config  # lets Trainer / accelerate find dtype and friends
+
+        def pooled(self, input_ids, attention_mask=None, token_type_ids=None):
+            kw = {"input_ids": input_ids, "attention_mask": attention_mask}
+            if token_type_ids is not None:
+                kw["token_type_ids"] = token_type_ids
+            hidden = self.encoder(**kw).last_hidden_state
+            if attention_mask is None:
+                attention_mask = torch.ones_like(input_ids)
+            text_mask = first_segment_mask(input_ids, self.sep_token_id) if self.pooling == "mean_text" else None
+            return pool(hidden, attention_mask, self.pooling, text_mask)
+
+        def _out(self, pooled, labels):
+            logits = self.head(self.dropout(pooled))
+            if labels is None:
+                return {"logits": logits}
+            loss = nn.functional.binary_cross_entropy_with_logits(
+                logits.float(), labels.float(), pos_weight=self.pos_weight.to(logits.device))
+            return {"loss": loss, "logits": logits}
+
+        def forward(self, input_ids, attention_mask=None, token_type_ids=None, labels=None):
+            return self._out(self.pooled(input_ids, attention_mask, token_type_ids), labels)
+
+        def forward_from_hidden(self, hidden_states, attention_mask, start: int, labels=None, text_mask=None):
+            """Run encoder layers ``start..`` on cached hidden states (output of layer ``start``),
+            then pool and classify: the same function as ``forward`` when the lower layers are frozen.
+            ``text_mask`` marks the clause's own tokens (needed by ``mean_text`` pooling)."""
+            hidden = top_layers_forward(self.encoder, hidden_states, attention_mask, start)
+            return self._out(pool(hidden, attention_mask, self.pooling, text_mask), labels)
+
+    return PolicyTagNet()
+
+
+class TransformerClassifier(PolicyClassifier):
+    """A fine-tuned transformer encoder with a multi-label sigmoid head."""
+
+    backend = "transformer"
+
+    def __init__(self, net, tokenizer, label_ids, thresholds=None, metadata=None, device: str | None = None):
+        super().__init__(label_ids, thresholds, metadata)
+        self.net = net
+        self.tokenizer = tokenizer
+        self.device = device or "cpu"
+        # set by the trainer when the lower blocks are frozen: (start, pairs -> cached states);
+        # predictions from those states are exactly those of the full forward pass
+        self._from_hidden = None
+        inp = self.metadata.setdefault("input", {})
+        inp.setdefault("use_context", True)
+        inp.setdefault("max_length", 256)
+        inp.setdefault("text_prefix", "")
+        inp.setdefault("context_prefix", "")
+        inp.setdefault("pair_order", "text_context")
+
+    # -- inputs
+    @property
+    def input_config(self) -> dict[str, Any]:
+        return self.metadata["input"]
+
+    def encode(self, clauses, padding: bool | str = "longest", return_tensors: str | None = "pt") -> dict:
+        """Tokenize clauses exactly as in training: ``(prefix+text, prefix+context)``, context truncated first."""
+        return encode_pairs(self.tokenizer, as_pairs(clauses), self.input_config,
+                            padding=padding, return_tensors=return_tensors)
+
+    # -- predicting
+    def predict_proba(self, clauses, batch_size: int | None = None, progress: bool = False) -> np.ndarray:
+        torch = _torch()
+        pairs = as_pairs(clauses)
+        n = len(pairs)
+        if n == 0:
+            return np.zeros((0, len(self.label_ids)), dtype=np.float32)
+        bs = int(batch_size or self.metadata.get("config", {}).get("predict", {}).get("batch_size", 32))
+        order = sorted(range(n), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
+        out = np.zeros((n, len(self.label_ids)), dtype=np.float32)
+        self.net.eval()
+        self.net.to(self.device)
+        batches = [order[i:i + bs] for i in range(0, n, bs)]
+        it = batches
+        if progress:
+            from tqdm.auto import tqdm
+
+            it = tqdm(batches, desc="predicting", unit="batch")
+        with torch.inference_mode():
+            if self._from_hidden is not None:
+                start, fn = self._from_hidden
+                for idx in it:
+                    hs = fn([pairs[i] for i in idx])
+                    t = max(h.shape[0] for h, _ in hs)
+                    x = torch.zeros(len(hs), t, hs[0][0].shape[1])
+                    mask = torch.zeros(len(hs), t, dtype=torch.long)
+                    tmask = torch.zeros(len(hs), t, dtype=torch.long)
+                    for r, (h, n_text) in enumerate(hs):
+                        x[r, : h.shape[0]] = h
+                        mask[r, : h.shape[0]] = 1
+                        tmask[r, :n_text] = 1
+                    logits = self.net.forward_from_hidden(x.to(self.device), mask.to(self.device), start,
+                                                          text_mask=tmask.to(self.device))["logits"]
+                    out[idx] = torch.sigmoid(logits.float()).cpu().numpy()
+                return out
+            for idx in it:
+                enc = encode_pairs(self.tokenizer, [pairs[i] for i in idx], self.input_config)
+                enc = {k: v.to(self.device) for k, v in enc.items()}
+                logits = self.net(**enc)["logits"].float()
+                out[idx] = torch.sigmoid(logits).cpu().numpy()
+        return out
+
+    # -- saving / loading
+    def _write_weights(self, tmp: Path) -> None:
+        from safetensors.torch import save_file
+
+        # clone: safetensors refuses tensors that share storage (tied embeddings)
+        state = {k: v.detach().to("cpu").contiguous().clone() for k, v in self.net.state_dict().items()}
+        save_file(state, str(tmp / WEIGHTS_FILE), metadata={"format": "pt", "policytag": str(FORMAT_VERSION)})
+        self.net.encoder.config.save_pretrained(tmp)
+        self.tokenizer.save_pretrained(tmp)
+
+    def full_metadata(self) -> dict[str, Any]:
+        meta = super().full_metadata()
+        meta["head"] = {"pooling": self.net.pooling, "num_labels": len(self.label_ids),
+                        "dropout": float(self.net.dropout.p), "sep_token_id": self.net.sep_token_id}
+        return meta
+
+    @classmethod
+    def _load(cls, model_dir: Path, meta: dict[str, Any], device: str | None = None) -> "TransformerClassifier":
+        from safetensors.torch import load_file
+        from transformers import AutoConfig, AutoTokenizer
+
+        label_ids = meta["label_ids"]
+        head = meta.get("head", {})
+        try:
+            config = AutoConfig.from_pretrained(model_dir)
+            tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        except (OSError, ValueError) as e:
+            raise ModelNotFoundError(f"{model_dir}: cannot read config/tokenizer ({e}); retrain the model") from None
+        encoder = encoder_from_config(config)
+        net = build_net(encoder, len(label_ids), pooling=head.get("pooling", "mean"),
+                        dropout=head.get("dropout", 0.1),
+                        sep_token_id=head.get("sep_token_id", tokenizer.sep_token_id))
+        weights = model_dir / WEIGHTS_FILE
+        if not weights.exists():
+            raise ModelNotFoundError(f"{model_dir}: {WEIGHTS_FILE} is missing; retrain the model")
+        state = load_file(str(weights))
+        missing, unexpected = net.load_state_dict(state, strict=False)
+        missing = [k for k in missing if not k.endswith("position_ids")]
+        if missing or unexpected:
+            raise ModelNotFoundError(
+                f"{model_dir}: weights do not match the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
+        net.eval()
+        return cls(net, tokenizer, label_ids, thresholds_from_meta(meta, label_ids), meta,
+                   device=device or "cpu")
+
+
+def encoder_from_config(config):
+    """A bare encoder (no pooler: the head pools itself) for ``config``."""
+    from transformers import AutoModel
+
+    try:
+        return AutoModel.from_config(config, add_pooling_layer=False)
+    except TypeError:
+        return AutoModel.from_config(config)
+
+
+def encode_pairs(tokenizer, pairs: Sequence[tuple[str, str]], input_cfg: dict[str, Any],
+                 padding: bool | str = "longest", return_tensors: str | None = "pt") -> dict:
+    """Tokenize ``(text, context)`` pairs: text first, context second and truncated first.
+
+    When a clause alone is longer than ``max_length`` it is truncated too (the context is
+    dropped entirely for that clause) rather than failing.
+    """
+    max_length = int(input_cfg.get("max_length", 256))
+    tp = input_cfg.get("text_prefix") or ""
+    cp = input_cfg.get("context_prefix") or ""
+    texts = [tp + t for t, _ in pairs]
+    use_ctx = bool(input_cfg.get("use_context", True))
+    kw = dict(max_length=max_length, padding=padding, return_tensors=return_tensors)
+    if not use_ctx or not any(c for _, c in pairs):
+        return dict(tokenizer(texts, truncation=True, **kw))
+    contexts = [(cp + c) if c else cp or " " for _, c in pairs]
+    # clauses that leave room for at least a few context tokens get the pair encoding;
+    # a clause without context is encoded alone, whatever else is in the batch (so its
+    # tokens, hence its probabilities, never depend on the batch it falls in)
+    lens = tokenizer(texts, add_special_tokens=True, truncation=False)["input_ids"]
+    room = [max_length - len(ids) - 3 >= 4 and bool(c) for ids, (_, c) in zip(lens, pairs)]
+    if all(room):
+        return dict(tokenizer(texts, contexts, truncation="only_second", **kw))
+    # mixed batch: encode without padding, then pad together
+    feats = []
+    for t, c, ok in zip(texts, contexts, room):
+        if ok:
+            feats.append(tokenizer(t, c, truncation="only_second", max_length=max_length))
+        else:
+            feats.append(tokenizer(t, truncation=True, max_length=max_length))
+    feats = [{k: v for k, v in f.items()} for f in feats]
+    return dict(tokenizer.pad(feats, padding=padding, return_tensors=return_tensors))

@@ -1,0 +1,601 @@
+"""Tagging service shared by the ``predict`` command and the web app.
+
+Every function here works on plain rows (one ``dict`` per clause) so that the CLI, the
+app and notebooks see exactly the same output. No logic lives only in a UI callback.
+
+A row has ``doc_id, clause_id, provision_id, context, text, span, agencies, themes,
+measures``, one ``p_<label>`` probability per label (themes then measures, the model's
+output order) and ``model_version``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+import time
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+from policytag.clause import Clause, atomic_write_text
+from policytag.errors import InputError, ModelNotFoundError, PolicytagError
+
+OUTPUT_FORMATS = (".jsonl", ".csv", ".xlsx")
+NONE_ID = "(none)"
+NONE_ZH = "无"
+
+ProgressArg = bool | Callable[[int], None] | None
+
+
+# --------------------------------------------------------------------------- model
+
+
+def predict_settings(overrides: Iterable[str] = ()) -> dict:
+    """The ``predict`` section of ``configs/predict.yaml`` (with ``--set`` overrides applied)."""
+    return dict(load_predict_config(overrides).get("predict") or {})
+
+
+def load_predict_config(overrides: Iterable[str] = ()) -> dict:
+    from policytag.config import load_config
+
+    return load_config("predict", overrides)
+
+
+def default_batch_size(model: Any = None) -> int:
+    """``predict.batch_size`` of ``configs/predict.yaml``, else the model's own default."""
+    bs = predict_settings().get("batch_size")
+    if isinstance(bs, int) and bs > 0:
+        return bs
+    cfg = (getattr(model, "metadata", None) or {}).get("config") or {}
+    bs = (cfg.get("predict") or {}).get("batch_size")
+    return int(bs) if isinstance(bs, int) and bs > 0 else 32
+
+
+def resolve_model_dir(model_dir: str | os.PathLike | None) -> Path:
+    """The given model directory, or the registry's production model; a clear error if none."""
+    if model_dir is not None:
+        p = Path(model_dir)
+        if not p.exists():
+            raise ModelNotFoundError(
+                f"model directory {p} does not exist; give a directory written by `policytag train` "
+                "(or `policytag models list` to see registered versions)"
+            )
+        return p
+    prod = None
+    try:
+        from policytag.modeling.registry import ModelRegistry
+
+        prod = ModelRegistry().production()
+    except ModuleNotFoundError:
+        prod = None
+    if prod is None:
+        from policytag import paths
+
+        raise ModelNotFoundError(
+            f"no --model given and no production model in the registry ({paths.models_dir()}). "
+            "Train one with `policytag train -o MODEL_DIR` (or `policytag retrain` to train and "
+            "promote a first version), then pass --model MODEL_DIR."
+        )
+    return Path(prod)
+
+
+def load_model(model_dir: str | os.PathLike | None = None, runtime: str = "torch",
+               device: str = "auto", onnx_variant: str = "int8", onnx_threads: int | None = None) -> Any:
+    """Load a classifier for tagging.
+
+    ``runtime="torch"`` gives the :class:`PolicyClassifier` (transformer or baseline backend);
+    ``runtime="onnx"`` gives an :class:`~policytag.serving.onnx_export.OnnxClassifier` over the
+    files written by ``policytag export-onnx`` (``onnx_variant`` ``int8`` or ``fp32``).
+    Both have the same ``predict_proba`` / ``predict`` / ``label_ids`` / ``thresholds`` API.
+    """
+    path = resolve_model_dir(model_dir)
+    if runtime == "onnx":
+        from policytag.modeling.onnx_runtime import OnnxClassifier
+
+        return OnnxClassifier.from_pretrained(path, variant=onnx_variant, threads=onnx_threads)
+    if runtime != "torch":
+        raise PolicytagError(f"--runtime must be 'torch' or 'onnx', got {runtime!r}")
+    from policytag.modeling.classifier import PolicyClassifier
+
+    model = PolicyClassifier.from_pretrained(path)
+    _move_to_device(model, device)
+    return model
+
+
+def resolve_device(device: str = "auto") -> str:
+    if device not in ("auto", "cpu", "cuda") and not str(device).startswith("cuda:"):
+        raise PolicytagError(f"--device must be auto, cpu or cuda, got {device!r}")
+    if device == "cpu":
+        return "cpu"
+    try:
+        import torch
+
+        has_cuda = torch.cuda.is_available()
+    except ImportError:
+        has_cuda = False
+    if device == "auto":
+        return "cuda" if has_cuda else "cpu"
+    if not has_cuda:
+        raise PolicytagError(f"--device {device} asked for but no CUDA GPU is available here; use --device cpu or auto")
+    return device
+
+
+def _move_to_device(model: Any, device: str) -> None:
+    """Put a transformer-backed classifier on ``device`` (a no-op for the baseline backend)."""
+    dev = resolve_device(device)
+    if getattr(model, "net", None) is not None and hasattr(model, "device"):
+        model.device = dev
+        model.net.to(dev)
+    elif callable(getattr(model, "to", None)):
+        model.to(dev)
+
+
+def model_version(model: Any) -> str:
+    v = getattr(model, "version", None)
+    if v is None:
+        v = (getattr(model, "metadata", None) or {}).get("version")
+    return str(v) if v is not None else ""
+
+
+# --------------------------------------------------------------------------- tagging
+
+
+def _as_clause(c: Clause | dict | str, i: int) -> Clause:
+    if isinstance(c, Clause):
+        return c
+    if isinstance(c, str):
+        return Clause(doc_id="", clause_id=f"#{i + 1}", text=c)
+    if isinstance(c, dict):
+        return Clause.from_dict(c)
+    raise TypeError(f"clause {i}: expected Clause, dict or str, got {type(c).__name__}")
+
+
+def _length_key(model: Any) -> Callable[[Clause], int]:
+    """Input length used to sort clauses: the model's own input text when it exposes it."""
+    fmt = getattr(model, "input_text", None)
+    if callable(fmt):
+        try:
+            fmt(Clause(doc_id="", clause_id="", text="x"))
+            return lambda c: len(fmt(c))
+        except Exception:  # noqa: BLE001 - fall back to a plain estimate
+            pass
+    return lambda c: len(c.text) + len(c.context or "")
+
+
+def predict_proba_sorted(model: Any, clauses: Sequence[Clause], batch_size: int | None = None,
+                         progress: ProgressArg = False, total_label: str = "tagging") -> np.ndarray:
+    """Probabilities for ``clauses`` computed in length-sorted batches (dynamic padding).
+
+    Sorting by input length means each batch is padded only to its own longest clause,
+    which is most of the speed-up over a one-clause-at-a-time loop. Results come back in
+    the input order. ``progress`` is ``True`` (a rich bar with clauses/s and ETA) or a
+    callable receiving the number of clauses finished at each step.
+    """
+    n = len(clauses)
+    n_labels = len(model.label_ids)
+    if n == 0:
+        return np.zeros((0, n_labels), dtype=np.float32)
+    bs = batch_size or default_batch_size(model)
+    key = _length_key(model)
+    lengths = np.array([key(c) for c in clauses])
+    order = np.argsort(-lengths, kind="stable")  # longest first: memory peaks early, fails fast
+    out = np.zeros((n, n_labels), dtype=np.float32)
+
+    bar = _ClauseBar(total_label, n, int(lengths.sum())) if progress is True else None
+    callback = progress if callable(progress) else None
+    try:
+        for start in range(0, n, bs):
+            idx = order[start:start + bs]
+            batch = [clauses[i] for i in idx]
+            probs = np.asarray(model.predict_proba(batch, batch_size=bs), dtype=np.float32)
+            out[idx] = probs
+            if bar is not None:
+                bar.advance(len(idx), int(lengths[idx].sum()))
+            if callback is not None:
+                callback(len(idx))
+    finally:
+        if bar is not None:
+            bar.close()
+    return out
+
+
+def labels_from_proba(probs: np.ndarray, label_ids: Sequence[str], thresholds: np.ndarray,
+                      themes: Iterable[str] | None = None) -> list[tuple[list[str], list[str]]]:
+    """(themes, measures) per row: the ids whose probability reaches the label's threshold."""
+    if themes is None:
+        from policytag.data.taxonomy import load_taxonomy
+
+        themes = load_taxonomy().themes
+    theme_set = set(themes)
+    thr = np.asarray(thresholds, dtype=np.float32).reshape(1, -1)
+    on = probs >= thr
+    out = []
+    for row in on:
+        ids = [label_ids[j] for j in np.flatnonzero(row)]
+        out.append(([i for i in ids if i in theme_set], [i for i in ids if i not in theme_set]))
+    return out
+
+
+def tag_clauses(model: Any, clauses: Iterable[Clause | dict | str], batch_size: int | None = None,
+                progress: ProgressArg = False) -> list[dict]:
+    """One row per clause, in the input order (see the module docstring for the fields)."""
+    cl = [_as_clause(c, i) for i, c in enumerate(clauses)]
+    probs = predict_proba_sorted(model, cl, batch_size=batch_size, progress=progress)
+    label_ids = list(model.label_ids)
+    labels = labels_from_proba(probs, label_ids, model.thresholds, themes=_theme_ids(model))
+    version = model_version(model)
+    rows = []
+    for c, p, (th, me) in zip(cl, probs, labels):
+        row = {
+            "doc_id": c.doc_id,
+            "clause_id": c.clause_id,
+            "provision_id": c.provision_id,
+            "context": c.context,
+            "text": c.text,
+            "span": list(c.span) if c.span is not None else None,
+            "agencies": list(c.agencies),
+            "themes": th,
+            "measures": me,
+        }
+        for lid, v in zip(label_ids, p):
+            row[f"p_{lid}"] = round(float(v), 4)
+        row["model_version"] = version
+        rows.append(row)
+    return rows
+
+
+def _theme_ids(model: Any) -> list[str]:
+    ids = getattr(model, "theme_ids", None)
+    if ids is not None:
+        return list(ids)
+    from policytag.data.taxonomy import load_taxonomy
+
+    themes = set(load_taxonomy().themes)
+    return [i for i in model.label_ids if i in themes]
+
+
+def tag_document(model: Any, path_or_document: Any, batch_size: int | None = None,
+                 progress: ProgressArg = False) -> list[dict]:
+    """Read (if a path), segment and tag one document; raises ``InputError`` for a bad file."""
+    from policytag.text.segmentation import segment
+
+    doc = path_or_document
+    if isinstance(doc, (str, os.PathLike)):
+        from policytag.text.ingestion import load_document
+
+        doc = load_document(doc)
+    return tag_clauses(model, segment(doc), batch_size=batch_size, progress=progress)
+
+
+def tag_text(model: Any, text: str, doc_id: str = "pasted", batch_size: int | None = None,
+             progress: ProgressArg = False) -> list[dict]:
+    """Clean, segment and tag pasted text."""
+    from policytag.text.ingestion import document_from_text
+
+    return tag_document(model, document_from_text(text, doc_id=doc_id), batch_size=batch_size, progress=progress)
+
+
+# --------------------------------------------------------------------------- aggregation
+
+
+def aggregate_provisions(rows: Sequence[dict]) -> list[dict]:
+    """Provision-level rows: the union of the clause labels (LABELING.md section 1).
+
+    Clauses are grouped by ``(doc_id, provision_id)`` in the order they first appear; a
+    clause without a provision id is its own provision. Text is the clauses joined, span
+    covers them, each ``p_<label>`` is the maximum over the clauses.
+    """
+    groups: "OrderedDict[tuple, list[dict]]" = OrderedDict()
+    for r in rows:
+        pid = r.get("provision_id") or ""
+        key = (r.get("doc_id", ""), pid) if pid else (r.get("doc_id", ""), "#clause", r.get("clause_id"), id(r))
+        groups.setdefault(key, []).append(r)
+    out = []
+    for members in groups.values():
+        first = members[0]
+        prob_keys = [k for k in first if k.startswith("p_")]
+        spans = [m["span"] for m in members if m.get("span")]
+        row = {
+            "doc_id": first.get("doc_id", ""),
+            "provision_id": first.get("provision_id") or first.get("clause_id", ""),
+            "clause_ids": [m.get("clause_id", "") for m in members],
+            "n_clauses": len(members),
+            "context": first.get("context", ""),
+            "text": "".join(m.get("text", "") for m in members),
+            "span": [min(s[0] for s in spans), max(s[1] for s in spans)] if spans else None,
+            "agencies": _union(m.get("agencies") or [] for m in members),
+            "themes": _union(m.get("themes") or [] for m in members),
+            "measures": _union(m.get("measures") or [] for m in members),
+        }
+        for k in prob_keys:
+            row[k] = max(float(m.get(k, 0.0)) for m in members)
+        row["model_version"] = first.get("model_version", "")
+        out.append(row)
+    return out
+
+
+def _union(lists: Iterable[Iterable[str]]) -> list[str]:
+    seen: dict[str, None] = {}
+    for lst in lists:
+        for x in lst:
+            seen.setdefault(x, None)
+    return list(seen)
+
+
+def _taxonomy(taxonomy=None):
+    if taxonomy is not None:
+        return taxonomy
+    from policytag.data.taxonomy import load_taxonomy
+
+    return load_taxonomy()
+
+
+def heatmap_matrix(rows: Sequence[dict], taxonomy=None, include_none: bool = True,
+                   names: str = "zh") -> "pd.DataFrame":  # noqa: F821
+    """Clause counts, themes (rows) × measures (columns), labelled with Chinese names.
+
+    A clause with themes T and measures M adds one to every cell (t, m). With
+    ``include_none`` a row ``无`` (no specific group) and a column ``无`` (no measure) keep
+    clauses that have only one of the two dimensions. ``names`` is ``zh`` (青少年),
+    ``display`` (青少年 (youth)) or ``id``.
+    """
+    import pandas as pd
+
+    tax = _taxonomy(taxonomy)
+    counts = _pair_counts(rows, tax, include_none)
+    themes = tax.themes + ([NONE_ID] if include_none else [])
+    measures = tax.measures + ([NONE_ID] if include_none else [])
+    df = pd.DataFrame(counts, index=themes, columns=measures)
+    df.index = [_name(tax, i, names) for i in themes]
+    df.columns = [_name(tax, i, names) for i in measures]
+    df.index.name = "主题" if names != "id" else "theme"
+    df.columns.name = "措施类型" if names != "id" else "measure"
+    return df
+
+
+def _name(tax, label_id: str, names: str) -> str:
+    if label_id == NONE_ID:
+        return {"zh": NONE_ZH, "display": f"{NONE_ZH} {NONE_ID}", "id": NONE_ID}[names]
+    if names == "id":
+        return label_id
+    lab = tax[label_id]
+    return lab.zh if names == "zh" else lab.display
+
+
+def _pair_counts(rows: Sequence[dict], tax, include_none: bool) -> np.ndarray:
+    themes = tax.themes + ([NONE_ID] if include_none else [])
+    measures = tax.measures + ([NONE_ID] if include_none else [])
+    ti = {t: i for i, t in enumerate(themes)}
+    mi = {m: i for i, m in enumerate(measures)}
+    counts = np.zeros((len(themes), len(measures)), dtype=np.int64)
+    for r in rows:
+        ts = [t for t in (r.get("themes") or []) if t in ti] or ([NONE_ID] if include_none else [])
+        ms = [m for m in (r.get("measures") or []) if m in mi] or ([NONE_ID] if include_none else [])
+        for t in ts:
+            for m in ms:
+                counts[ti[t], mi[m]] += 1
+    return counts
+
+
+def family_counts(rows: Sequence[dict], taxonomy=None) -> "pd.DataFrame":  # noqa: F821
+    """Measure counts per instrument family (supply / environment / demand).
+
+    Columns: ``family``, ``family_zh``, ``measure``, ``measure_zh``, ``count`` (clauses with the
+    measure) and ``share`` (of all measure assignments), one row per measure, grouped by family.
+    """
+    import pandas as pd
+
+    tax = _taxonomy(taxonomy)
+    per = {m: 0 for m in tax.measures}
+    for r in rows:
+        for m in r.get("measures") or []:
+            if m in per:
+                per[m] += 1
+    total = sum(per.values())
+    recs = []
+    for fam in tax.families or {}:
+        for m in tax.measures:
+            if tax.family_of(m) != fam:
+                continue
+            recs.append({
+                "family": fam,
+                "family_zh": (tax.families[fam] or {}).get("zh", fam),
+                "measure": m,
+                "measure_zh": tax[m].zh,
+                "count": per[m],
+                "share": (per[m] / total) if total else 0.0,
+            })
+    return pd.DataFrame(recs, columns=["family", "family_zh", "measure", "measure_zh", "count", "share"])
+
+
+def document_summary(rows: Sequence[dict], taxonomy=None, all_label: str = "(all)") -> "pd.DataFrame":  # noqa: F821
+    """Per-document counts, theme × measure, in one table (the ``OUT.summary.csv`` file).
+
+    For every document (and a final block ``(all)`` over all documents) one line per theme
+    (plus ``(none)``), with the number of clauses of the document, the number having that
+    theme, and one column per measure (plus ``(none)``): the clauses having both.
+    """
+    import pandas as pd
+
+    tax = _taxonomy(taxonomy)
+    by_doc: "OrderedDict[str, list[dict]]" = OrderedDict()
+    for r in rows:
+        by_doc.setdefault(r.get("doc_id", ""), []).append(r)
+    blocks = list(by_doc.items())
+    if len(blocks) != 1:
+        blocks.append((all_label, list(rows)))
+    themes = tax.themes + [NONE_ID]
+    measures = tax.measures + [NONE_ID]
+    m_cols = [f"{_name(tax, m, 'zh')} ({m})" if m != NONE_ID else f"{NONE_ZH} {NONE_ID}" for m in measures]
+    recs = []
+    for doc_id, members in blocks:
+        counts = _pair_counts(members, tax, include_none=True)
+        theme_n = {t: 0 for t in themes}
+        for r in members:
+            ts = [t for t in (r.get("themes") or []) if t in theme_n] or [NONE_ID]
+            for t in ts:
+                theme_n[t] += 1
+        for i, t in enumerate(themes):
+            rec = {
+                "doc_id": doc_id,
+                "clauses": len(members),
+                "theme": t,
+                "theme_zh": _name(tax, t, "zh"),
+                "theme_clauses": theme_n[t],
+            }
+            rec.update({col: int(counts[i, j]) for j, col in enumerate(m_cols)})
+            recs.append(rec)
+    return pd.DataFrame(recs, columns=["doc_id", "clauses", "theme", "theme_zh", "theme_clauses", *m_cols])
+
+
+def summary_path(output: str | os.PathLike) -> Path:
+    """``OUT.summary.csv`` beside ``OUT`` (``tags.xlsx`` → ``tags.summary.csv``)."""
+    p = Path(output)
+    return p.with_name(f"{p.stem}.summary.csv")
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _flat(v: Any) -> Any:
+    if isinstance(v, (list, tuple)):
+        return ";".join(str(x) for x in v)
+    if v is None:
+        return ""
+    return v
+
+
+def tabular_records(rows: Sequence[dict]) -> tuple[list[str], list[dict]]:
+    """Rows flattened for CSV / Excel: lists joined by ``;``, span as ``span_start``/``span_end``."""
+    columns: list[str] = []
+    for r in rows:
+        for k in r:
+            if k == "span":
+                for kk in ("span_start", "span_end"):
+                    if kk not in columns:
+                        columns.append(kk)
+            elif k not in columns:
+                columns.append(k)
+    recs = []
+    for r in rows:
+        d = {}
+        for k, v in r.items():
+            if k == "span":
+                d["span_start"], d["span_end"] = (v[0], v[1]) if v else ("", "")
+            else:
+                d[k] = _flat(v)
+        recs.append(d)
+    return columns, recs
+
+
+def write_rows(rows: Sequence[dict], path: str | os.PathLike) -> Path:
+    """Write rows as ``.jsonl``, ``.csv`` (UTF-8 with BOM, so Excel shows Chinese) or ``.xlsx``.
+
+    The format follows the extension. The file appears complete or not at all (written
+    to a temporary file in the same directory, then renamed).
+    """
+    path = Path(path)
+    ext = path.suffix.lower()
+    if ext == ".jsonl":
+        atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    elif ext == ".csv":
+        columns, recs = tabular_records(rows)
+        write_csv(recs, path, columns)
+    elif ext == ".xlsx":
+        import pandas as pd
+
+        columns, recs = tabular_records(rows)
+        write_xlsx(pd.DataFrame(recs, columns=columns), path)
+    else:
+        raise InputError(f"output {path}: unknown format {ext or '(no extension)'}; use .jsonl, .csv or .xlsx")
+    return path
+
+
+def write_csv(records: Sequence[dict] | "pd.DataFrame", path: str | os.PathLike,  # noqa: F821
+              columns: Sequence[str] | None = None) -> Path:
+    """Atomic CSV in UTF-8 with a byte-order mark (Excel then reads Chinese correctly)."""
+    import pandas as pd
+
+    if isinstance(records, pd.DataFrame):
+        columns = list(records.columns)
+        records = records.to_dict("records")
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(columns or []), extrasaction="ignore", lineterminator="\r\n")
+    w.writeheader()
+    for r in records:
+        w.writerow(r)
+    _atomic_write_bytes(path, "\ufeff".encode("utf-8") + buf.getvalue().encode("utf-8"))
+    return Path(path)
+
+
+def write_xlsx(df: "pd.DataFrame", path: str | os.PathLike, sheet_name: str = "clauses") -> Path:  # noqa: F821
+    """Atomic Excel file; characters that Excel forbids (control codes) are dropped."""
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    df = df.map(lambda v: ILLEGAL_CHARACTERS_RE.sub("", v) if isinstance(v, str) else v)
+    buf = io.BytesIO()
+    df.to_excel(buf, index=False, sheet_name=sheet_name, engine="openpyxl")
+    _atomic_write_bytes(path, buf.getvalue())
+    return Path(path)
+
+
+def _atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_summary(rows: Sequence[dict], path: str | os.PathLike, taxonomy=None) -> Path:
+    """Write :func:`document_summary` as CSV (UTF-8 with BOM)."""
+    return write_csv(document_summary(rows, taxonomy), path)
+
+
+# --------------------------------------------------------------------------- progress
+
+
+class _ClauseBar:
+    """A rich progress bar counting clauses (with clauses/s) and timing on characters.
+
+    The ETA is computed from characters done, not clauses, because batches are sorted
+    longest first: a clause-based ETA would be far too pessimistic at the start.
+    """
+
+    def __init__(self, description: str, n_clauses: int, n_chars: int):
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        self.t0 = time.perf_counter()
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[clauses]}/{task.fields[n_clauses]} clauses"),
+            TextColumn("{task.fields[rate]} clauses/s"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+        )
+        self.n = n_clauses
+        self.done = 0
+        self.task = self.progress.add_task(description, total=max(n_chars, 1), clauses=0, n_clauses=n_clauses, rate="-")
+        self.progress.start()
+
+    def advance(self, clauses: int, chars: int) -> None:
+        self.done += clauses
+        dt = max(time.perf_counter() - self.t0, 1e-9)
+        self.progress.update(self.task, advance=chars, clauses=self.done, rate=f"{self.done / dt:.1f}")
+
+    def close(self) -> None:
+        self.progress.stop()
