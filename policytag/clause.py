@@ -16,6 +16,10 @@ from typing import Any, Iterable, Iterator
 from policytag.errors import InputError
 
 
+#: Optional document metadata fields of a clause (set by ``segment`` from ``Document.meta``).
+META_FIELDS = ("doc_title", "genre", "level", "year")
+
+
 @dataclass
 class Clause:
     doc_id: str
@@ -28,11 +32,19 @@ class Clause:
     themes: list[str] | None = None
     measures: list[str] | None = None
     source: str | None = None  # "gold", "correction", "prediction", ...
+    # document metadata (optional; see ingestion.load_source): copied onto every clause
+    doc_title: str = ""
+    genre: str = ""
+    level: str = ""
+    year: int | None = None
 
     def to_dict(self, labels: bool = True) -> dict[str, Any]:
         d = asdict(self)
         if d["span"] is not None:
             d["span"] = list(d["span"])
+        for k in META_FIELDS:  # document metadata only when known (older files stay identical)
+            if d[k] in (None, ""):
+                d.pop(k)
         if not labels:
             for k in ("themes", "measures", "source"):
                 d.pop(k)
@@ -53,6 +65,16 @@ class Clause:
         if kw.get("span") is not None:
             kw["span"] = tuple(kw["span"])
         kw["agencies"] = list(kw.get("agencies") or [])
+        for k in ("doc_title", "genre", "level"):
+            if kw.get(k) is None:
+                kw.pop(k, None)
+        if kw.get("year") not in (None, ""):
+            try:
+                kw["year"] = int(kw["year"])
+            except (TypeError, ValueError):
+                kw["year"] = None
+        else:
+            kw["year"] = None
         return cls(**kw)
 
     @property

@@ -244,3 +244,48 @@ def test_segment_command_stdin(app):
     result = CliRunner().invoke(app, ["segment", "-", "--doc-id", "clip"], input="一、任务\n开展科普活动。\n")
     assert result.exit_code == 0
     assert json.loads(result.stdout)["clause_id"] == "clip/1.p1#1"
+
+
+# --------------------------------------------------------------------------- sources with metadata
+
+def test_load_source_corpus_folder_with_parts(tmp_path):
+    from policytag.clause import Clause
+    from policytag.ingestion import load_source
+    from policytag.segmentation import segment
+
+    d = tmp_path / "demo-2008-tiaoli"
+    d.mkdir()
+    (d / "meta.json").write_text(json.dumps({"title": "某市科学技术普及条例", "genre": "tiaoli",
+                                             "level": "city", "year": "2008"}, ensure_ascii=False), encoding="utf-8")
+    (d / "part-01.txt").write_text("第一章 总则第一条 为加强科普工作，制定本条例。第二条 本条例适用于本市。", encoding="utf-8")
+    (d / "part-02.txt").write_text("第一章 总则\n第一条 重复编号的另一页。", encoding="utf-8")
+    doc = load_source(d)
+    assert doc.doc_id == "demo-2008-tiaoli"
+    clauses = segment(doc)
+    ids = [c.clause_id for c in clauses]
+    assert len(ids) == len(set(ids)) == 3
+    assert ids[0].startswith("demo-2008-tiaoli/pt1.") and ids[-1].startswith("demo-2008-tiaoli/pt2.")
+    for c in clauses:
+        assert doc.text[c.span[0]:c.span[1]] == c.text
+        assert (c.doc_title, c.genre, c.level, c.year) == ("某市科学技术普及条例", "tiaoli", "city", 2008)
+    back = Clause.from_dict(json.loads(json.dumps(clauses[0].to_dict(labels=False))))
+    assert back.doc_title == "某市科学技术普及条例" and back.year == 2008
+
+
+def test_load_source_seed_file_uses_meta_yaml():
+    from policytag.ingestion import load_source
+
+    sources = Path(__file__).resolve().parents[1] / "labels" / "sources"
+    doc = load_source(sources / "kunshan-2023-kxsz-shishi.txt")
+    assert doc.doc_id == "kunshan-2023"
+    assert doc.meta["source_meta"]["genre"] == "kxsz-plan" and doc.meta["source_meta"]["year"] == 2023
+
+
+def test_clause_without_metadata_still_loads_and_serializes_unchanged():
+    from policytag.clause import Clause
+
+    d = {"doc_id": "x", "clause_id": "x/p1#1", "text": "加强科普。", "context": "", "provision_id": "x/p1",
+         "span": [0, 5], "agencies": []}
+    c = Clause.from_dict(d)
+    assert c.doc_title == "" and c.year is None
+    assert c.to_dict(labels=False) == d

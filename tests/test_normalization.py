@@ -262,3 +262,100 @@ def test_reflow_only_for_pdf():
     raw = "坚持以人民为中心，提升全民科学素质，到2025年公民具备科学素\n质的比例达到15%。"
     assert N.normalize(raw, kind="pdf")[0].count("\n") == 0
     assert N.normalize(raw, kind="txt")[0].count("\n") == 1
+
+
+# --------------------------------------------------------------------------- web-copy rules (corpus)
+
+def apply(rule, text):
+    return run(rule, text)[0]
+
+
+def test_remove_html_fragments_tags_and_entities():
+    out = apply(N.remove_html_fragments, '<strike id="ab1">加强</strike>科普&nbsp;工作</div>《<全民科学素质纲要>》')
+    assert out == "加强科普 工作《<全民科学素质纲要>》"
+
+
+def test_strip_trailing_replacement_chars():
+    assert apply(N.strip_trailing_replacement_chars, "推动科普工作高质\ufffd\n下一行") == "推动科普工作高质\n下一行"
+
+
+def test_join_cjk_spaces_inside_words_only():
+    assert apply(N.join_cjk_spaces, "鼓励企 业事业单位参与讲解视 频录制") == "鼓励企业事业单位参与讲解视频录制"
+    assert apply(N.join_cjk_spaces, "第一条 为了加强科普") == "第一条 为了加强科普"
+    assert apply(N.join_cjk_spaces, "印发《科普能力建设 夯实基础的意见》") == "印发《科普能力建设 夯实基础的意见》"
+    assert apply(N.join_cjk_spaces, "2023 年 AI 应用") == "2023 年 AI 应用"
+
+
+def test_remove_question_mark_runs():
+    assert apply(N.remove_question_mark_runs, "一、活动时间？???\n是否？") == "一、活动时间\n是否？"
+
+
+def test_remove_toneless_pinyin_only_when_frequent():
+    text = "国家(jia)交(jiao)通(tong)运(yun)输(shu)科普基地"
+    assert apply(N.remove_toneless_pinyin, text) == "国家交通运输科普基地"
+    assert apply(N.remove_toneless_pinyin, "下载科普(app)使用") == "下载科普(app)使用"
+
+
+@pytest.mark.parametrize("line, kind", [
+    ("网上有关“某市科普条例”话题很是火热，小编也是针对某市科普条例寻找了一些信息进行分析。", "seo spam"),
+    ("《某区科普讲解比赛方案.docx》由会员分享，可在线阅读，更多相关《某区科普讲解比赛方案》请在文库搜索。", "seo spam"),
+    ("导语：科技活动周方案一文来源于网友上传，不代表本站观点，欢迎参考。", "seo spam"),
+    ("文本内容：", "seo spam"),
+    ("欢迎光临某某知识产权代理有限公司官网！", "seo spam"),
+    ("亚洲成人福利在线|国产精品在线观看|日韩无码专区", "keyword spam"),
+    ("北京天津河北山西内蒙古辽宁吉林黑龙江上海江苏浙江安徽", "keyword spam"),
+    ("法搜网--中国法律信息搜索网", "site name"),
+    ("copyright 2001-2021 Some Association All Rights Reserved", "site footer"),
+    ("记者 张三(某某日报) |", "byline"),
+    ("(记者李四)", "byline"),
+    ("（通讯员 王五）", "byline"),
+    ("(完)", "byline"),
+    ("责任编辑：赵六", "metadata"),
+    ("联系电话：12345678", "contact"),
+    ("1.jpg", "image"),
+    ("名  称： 关于印发某方案的通知 发布日期： 2012年09月28日", "metadata"),
+    ("【发布部门】某市人大 【效力级别】地方性法规", "metadata"),
+    ("第一章 总则……………………1", "table of contents"),
+    ("目  录", "table of contents"),
+])
+def test_corpus_furniture_patterns(line, kind):
+    assert N.furniture_kind(line) == kind
+
+
+@pytest.mark.parametrize("line", [
+    "记者从中国科协了解到，该行动计划分两步走。",
+    "欢迎广大科技工作者积极参与。",
+    "本报讯 4月21日，某市举办专题讲座。",
+])
+def test_corpus_furniture_patterns_keep_text(line):
+    assert N.furniture_kind(line) is None
+
+
+def test_split_run_in_articles():
+    text = "第一章 总则第一条 为加强科普工作，制定本条例。第二条 本市行政区域内的科普，适用本条例。"
+    assert apply(N.split_run_in_articles, text).split("\n") == [
+        "第一章 总则", "第一条 为加强科普工作，制定本条例。", "第二条 本市行政区域内的科普，适用本条例。"]
+
+
+def test_split_run_in_articles_keeps_references():
+    text = "第五条 依照本条例第十条规定办理。本办法第三条所称基地，是指科普基地。"
+    assert apply(N.split_run_in_articles, text) == text
+
+
+def test_split_embedded_numbering_long_lines_only():
+    body = "加强科普能力建设，完善科普工作机制，推动形成全社会共同参与的大科普格局" * 3
+    text = f"一、总体要求{body}。二、重点任务{body}。（一）加强队伍建设{body}。"
+    assert apply(N.split_embedded_numbering, text).split("\n") == [
+        f"一、总体要求{body}。", f"二、重点任务{body}。", f"（一）加强队伍建设{body}。"]
+    assert apply(N.split_embedded_numbering, "详见附件。1.报名表") == "详见附件。1.报名表"
+
+
+def test_join_bare_markers():
+    assert apply(N.join_bare_markers, "第一条\n为了加强科普工作。\n第二条 适用范围。") == \
+        "第一条 为了加强科普工作。\n第二条 适用范围。"
+    assert apply(N.join_bare_markers, "（一）\n（二）加强") == "（一）\n（二）加强"
+
+
+def test_remove_toc_lines():
+    text = "第一章 总则\n第二章 组织管理\n第三章 附则\n第一章 总则\n第一条 为了加强科普工作。"
+    assert apply(N.remove_toc_lines, text) == "第一章 总则\n第一条 为了加强科普工作。"

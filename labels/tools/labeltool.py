@@ -1,6 +1,7 @@
 """Working tool for hand labeling (not part of the package).
 
     python labels/tools/labeltool.py show  labels/work/cast-2021.unlabeled.jsonl 0 30
+    python labels/tools/labeltool.py segment-corpus [labels/sources/corpus] [labels/work/corpus]
     python labels/tools/labeltool.py apply labels/work/cast-2021.unlabeled.jsonl \
         labels/work/cast-2021.decisions.tsv labels/work/cast-2021.pass1.jsonl
     python labels/tools/labeltool.py merge labels/work/pass1.jsonl labels/work/*.pass1.jsonl
@@ -44,6 +45,10 @@ def read(path):
 
 def show(path, start=0, n=30):
     recs = read(path)
+    if recs and any(recs[0].get(k) for k in ("doc_title", "genre", "level", "year")):
+        r0 = recs[0]
+        print(f"== {r0['doc_id']}: {r0.get('doc_title', '')} [{r0.get('genre', '')}, {r0.get('level', '')}, "
+              f"{r0.get('year') or '?'}]")
     for i, r in enumerate(recs[int(start):int(start) + int(n)], int(start)):
         print(f"[{i}] {r['clause_id']} | {r.get('context', '')} | {r['text']}")
     print(f"-- {len(recs)} clauses in {path}")
@@ -129,6 +134,37 @@ def resolve(merged, resolutions, out):
     print(f"wrote {len(lines)} clauses to {out}; {changed} relabeled by {resolutions}")
 
 
+def segment_corpus(corpus="labels/sources/corpus", out="labels/work/corpus"):
+    """Segment every corpus folder (meta.json + raw.txt or part-NN.txt) with the project's
+    segmenter and write ``<out>/<slug>.unlabeled.jsonl`` (clauses with doc metadata, no
+    labels); prints clauses per document, per genre and the total. Reproducible: the
+    output depends only on the corpus folders and the code."""
+    from collections import Counter
+
+    from policytag.clause import write_jsonl
+    from policytag.ingestion import load_source
+    from policytag.segmentation import segment
+
+    corpus, out = Path(corpus), Path(out)
+    folders = sorted(p for p in corpus.iterdir() if p.is_dir() and not p.name.startswith("."))
+    total, per_genre, empty = 0, Counter(), []
+    for folder in folders:
+        doc = load_source(folder)
+        clauses = segment(doc)
+        write_jsonl(out / f"{doc.doc_id}.unlabeled.jsonl", clauses, labels=False)
+        genre = doc.meta.get("source_meta", {}).get("genre", "")
+        print(f"{len(clauses):4d}  {doc.doc_id}  [{genre}]")
+        total += len(clauses)
+        per_genre[genre] += len(clauses)
+        if not clauses:
+            empty.append(doc.doc_id)
+    print("-- per genre: " + ", ".join(f"{g} {n}" for g, n in per_genre.most_common()))
+    print(f"-- {total} clauses in {len(folders)} documents written to {out}" +
+          (f"; no clauses: {', '.join(empty)}" if empty else ""))
+    return total
+
+
 if __name__ == "__main__":
     cmd, *args = sys.argv[1:]
-    {"show": show, "apply": apply, "merge": merge, "resolve": resolve}[cmd](*args)
+    {"show": show, "apply": apply, "merge": merge, "resolve": resolve,
+     "segment-corpus": segment_corpus}[cmd](*args)

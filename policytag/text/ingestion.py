@@ -326,3 +326,86 @@ def document_from_text(text: str, doc_id: str = "pasted", name: str | None = Non
     if not clean.strip():
         raise InputError("no document text left after removing page furniture; paste the body of the document")
     return Document(doc_id, clean, name or "<pasted>", "text", removed, {})
+
+
+# --------------------------------------------------------------------------- sources with metadata
+
+#: Metadata keys copied from a source's meta.json / meta.yaml entry onto every clause.
+SOURCE_META_KEYS = ("title", "genre", "level", "year")
+_PART_FILE = re.compile(r"^part-(\d+)\.(txt|text|md|html?|docx|pdf)$", re.I)
+
+
+def _source_meta(raw: dict) -> dict:
+    meta = {"doc_title": str(raw.get("title") or ""), "genre": str(raw.get("genre") or ""),
+            "level": str(raw.get("level") or "")}
+    year = raw.get("year")
+    try:
+        meta["year"] = int(year) if year not in (None, "") else None
+    except (TypeError, ValueError):
+        meta["year"] = None
+    return meta
+
+
+def _seed_meta_entry(path: Path) -> tuple[str, dict]:
+    """(doc id, meta.yaml entry) for a seed file; the entry is matched by its ``file`` key,
+    else by the doc id; no entry -> empty metadata."""
+    doc_id = doc_id_for(path)
+    meta_file = path.parent / "meta.yaml"
+    if not meta_file.exists():
+        return doc_id, {}
+    import yaml
+
+    entries = yaml.safe_load(meta_file.read_text(encoding="utf-8")) or {}
+    for did, entry in entries.items():
+        if isinstance(entry, dict) and entry.get("file") == path.name:
+            return str(did), entry
+    return doc_id, entries.get(doc_id) or {}
+
+
+def load_source(path: str | os.PathLike) -> Document:
+    """Load a document together with its metadata.
+
+    - a corpus folder (``labels/sources/corpus/<slug>/``): ``meta.json`` plus ``raw.txt``, or
+      every ``part-NN.txt`` in numeric order; ``doc_id`` is the folder name. Parts are
+      normalized one by one and joined with a line break; ``Document.meta["parts"]`` holds
+      the ``(start, end)`` offset of each part in the clean text, so :func:`segment` builds a
+      fresh heading tree per part and prefixes its provision ids with ``pt<k>.``
+      (``chongqing-2008-kepu-tiaoli/pt2.22#1``): ids stay unique across parts.
+    - a seed file (``labels/sources/*.txt``): its entry in ``meta.yaml`` next to it (the
+      entry whose ``file`` is the file name, or whose key is the doc id).
+
+    ``Document.meta["source_meta"]`` is ``{doc_title, genre, level, year}``; segmentation
+    copies it onto every clause."""
+    import json as _json
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file or directory")
+    if path.is_file():
+        doc_id, entry = _seed_meta_entry(path)
+        doc = load_document(path, doc_id=doc_id)
+        doc.meta["source_meta"] = _source_meta(entry)
+        return doc
+    meta_file = path / "meta.json"
+    raw_meta = _json.loads(meta_file.read_text(encoding="utf-8")) if meta_file.exists() else {}
+    doc_id = _UNSAFE_ID.sub("-", path.name.strip().lower()).strip("-")
+    parts = sorted((p for p in path.iterdir() if _PART_FILE.match(p.name)),
+                   key=lambda p: int(_PART_FILE.match(p.name).group(1)))
+    if not parts:
+        raw = next((path / n for n in ("raw.txt", "raw.html", "raw.md") if (path / n).exists()), None)
+        if raw is None:
+            raise InputError(f"{path}: no raw.txt or part-NN.txt in the folder")
+        doc = load_document(raw, doc_id=doc_id)
+    else:
+        texts, removed, bounds, pos = [], [], [], 0
+        for p in parts:
+            d = load_document(p, doc_id=doc_id)
+            texts.append(d.text)
+            removed.extend(d.removed)
+            bounds.append((pos, pos + len(d.text)))
+            pos += len(d.text) + 1
+        doc = Document(doc_id, "\n".join(texts), str(path), "txt", removed,
+                       {"parts": bounds, "part_files": [p.name for p in parts]})
+    doc.source = str(path)
+    doc.meta["source_meta"] = _source_meta(raw_meta)
+    return doc

@@ -22,6 +22,15 @@ Rules, in order:
 11. ``rejoin_broken_paragraphs`` a paragraph cut in two by a page or column break
 12. ``tidy_lines``               strip lines, drop blank ones: one paragraph per line
 
+Added for web copies of documents (labels/sources/corpus), in pipeline order:
+``remove_html_fragments`` (after 1: ``<strike id=..>``, ``</div>``, ``&nbsp;``),
+``strip_trailing_replacement_chars`` (U+FFFD at a cut line end), ``join_cjk_spaces``
+(after 6: ``企 业`` -> ``企业``), new :data:`FURNITURE_PATTERNS` families (seo spam, keyword
+spam, site name, byline, contact, image, packed metadata, table of contents) and, after 9,
+``split_run_in_articles`` (``第一章 总则第一条 …。第二条 …``), ``split_embedded_numbering``
+(an outline on one long line), ``join_bare_markers`` (``第一条`` alone on a line) and
+``remove_toc_lines`` (runs of chapter headings).
+
 The clean text has one paragraph (or heading) per line. Markdown ``#`` markers are kept
 because they carry the heading structure that segmentation reads.
 """
@@ -68,6 +77,50 @@ def normalize_whitespace(text: str, removed: list) -> str:
     text = _ZERO_WIDTH.sub("", text)
     text = _ODD_SPACES.sub(" ", text)
     return "\n".join(line.rstrip() for line in text.split("\n"))
+
+
+# --------------------------------------------------------------------------- 1b. HTML fragments
+
+_HTML_TAG_RE = re.compile(r"</?[A-Za-z][A-Za-z0-9]{0,10}(?:\s+[A-Za-z_:-]+\s*=\s*(?:\"[^\"]*\"|'[^']*'|[^\s>]+))*\s*/?>")
+_HTML_ENTITIES = {"&nbsp;": " ", "&amp;": "&", "&lt;": "<", "&gt;": ">", "&quot;": "\"", "&#39;": "'",
+                  "&ldquo;": "“", "&rdquo;": "”", "&mdash;": "—", "&hellip;": "…", "&middot;": "·",
+                  "&emsp;": " ", "&ensp;": " ", "&thinsp;": " "}
+_HTML_ENTITY_RE = re.compile("|".join(re.escape(k) for k in _HTML_ENTITIES) + r"|&#(\d{2,5});")
+
+
+def remove_html_fragments(text: str, removed: list) -> str:
+    """Drop HTML tag fragments left in .txt copies of web pages (``<strike id="x">``,
+    ``</div>``, ``<br/>``) and decode the common entities (``&nbsp;`` -> space). Only tags
+    whose name is ASCII count, so Chinese book titles in angle brackets
+    (``<全民科学素质行动规划纲要>``) stay."""
+    text, n = _HTML_TAG_RE.subn("", text)
+
+    def entity(m: re.Match) -> str:
+        if m.group(1):
+            try:
+                return chr(int(m.group(1)))
+            except (ValueError, OverflowError):
+                return m.group()
+        return _HTML_ENTITIES[m.group()]
+
+    text, k = _HTML_ENTITY_RE.subn(entity, text)
+    if n or k:
+        removed.append(f"HTML fragments: {n} tags, {k} entities")
+    return text
+
+
+# --------------------------------------------------------------------------- 1c. replacement characters
+
+_TRAILING_FFFD = re.compile("\ufffd+[ \t]*$", re.M)
+
+
+def strip_trailing_replacement_chars(text: str, removed: list) -> str:
+    """Pages cut mid-character end in U+FFFD (``科学�``): drop U+FFFD at the end of a line
+    (the truncated sentence itself is kept)."""
+    text, n = _TRAILING_FFFD.subn("", text)
+    if n:
+        removed.append(f"trailing replacement characters: {n}")
+    return text
 
 
 # --------------------------------------------------------------------------- 2. mojibake
@@ -152,6 +205,35 @@ def repair_mojibake(text: str, removed: list) -> str:
     return "".join(out)
 
 
+# --------------------------------------------------------------------------- 2b. question-mark runs and toneless pinyin
+
+_QMARK_RUN = re.compile("(?<=\\S)[?？]{2,}(?=[ \\t]*$)", re.M)
+
+
+def remove_question_mark_runs(text: str, removed: list) -> str:
+    """Runs of two or more ``?``/``？`` at the end of a line are spaces or symbols lost in a
+    bad re-encoding (``第一条？？``, ``一、活动时间？???``): dropped."""
+    text, n = _QMARK_RUN.subn("", text)
+    if n:
+        removed.append(f"question-mark runs: {n}")
+    return text
+
+
+_TONELESS_PINYIN = re.compile(f"(?<=[{HAN})])[(（][a-z]{{1,6}}[)）]")
+_TONELESS_MIN = 5
+
+
+def remove_toneless_pinyin(text: str, removed: list) -> str:
+    """Mirror sites that annotate characters with toneless pinyin (``交(jiao)(jiao)通(tong)``):
+    when a document has at least 5 such ``(syllable)`` annotations, all are dropped. A few
+    lower-case words in brackets in normal text (``(app)``) stay."""
+    if len(_TONELESS_PINYIN.findall(text)) < _TONELESS_MIN:
+        return text
+    text, n = _TONELESS_PINYIN.subn("", text)
+    removed.append(f"toneless pinyin annotations: {n}")
+    return text
+
+
 # --------------------------------------------------------------------------- 3. pinyin
 
 _TONED = "āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜńňǹḿ"
@@ -223,6 +305,35 @@ def join_spaced_out_text(text: str, removed: list) -> str:
     return _SPACED_RE.sub(lambda m: m.group().replace(" ", ""), text)
 
 
+_CJK_SPACE_RE = re.compile(f"(?<=[{HAN}]) {{1,3}}(?=[{HAN}])")
+_MARKER_BEFORE = re.compile("第[一二三四五六七八九十百零〇两\\d]{1,5}[编章节条]$")
+
+
+def join_cjk_spaces(text: str, removed: list) -> str:
+    """Remove a single space between two Chinese characters, left by PDF copies inside
+    words (``企 业事业单位`` -> ``企业事业单位``, ``讲解视 频`` -> ``讲解视频``), where
+    :func:`join_spaced_out_text` (three or more spaced characters) does not apply.
+    Markdown markers and spaces next to digits, Latin text or punctuation are untouched, and so
+    are a space after a marker (``第一条 为``) and spaces inside a 《title》."""
+    count = [0]
+
+    def join(m: re.Match) -> str:
+        line_start = text.rfind("\n", 0, m.start()) + 1
+        if _MARKER_BEFORE.search(text[max(line_start, m.start() - 8):m.start()]):
+            return m.group()  # 第一条 为… / 第一章 总则: the space after a marker stays
+        before = text[line_start:m.start()]
+        if before.count("《") > before.count("》"):
+            return m.group()  # inside a title 《…建设 夯实…》 the space is the title's own
+        count[0] += 1
+        return ""
+
+    text = _CJK_SPACE_RE.sub(join, text)
+    n = count[0]
+    if n:
+        removed.append(f"spaces inside Chinese words: {n}")
+    return text
+
+
 # --------------------------------------------------------------------------- 7. full-width punctuation
 
 _HALF_TO_FULL = {",": "，", ";": "；", ":": "：", "?": "？", "!": "！"}
@@ -284,6 +395,42 @@ FURNITURE_PATTERNS: list[tuple[str, re.Pattern]] = [
                   r"上一篇\s*[:：].{0,80}|下一篇\s*[:：].{0,80}|返回顶部|【?\s*我要纠错\s*】?)"),
         ("site footer", r".{0,40}(版权所有|主办单位\s*[:：]|网站标识码|ICP备|公网安备|技术支持\s*[:：]|"
                         r"联系我们|网站地图).{0,60}"),
+        # SEO / mirror-site boilerplate around copied documents
+        ("seo spam", r"网上有关[“\"].{1,80}[”\"]话题很是火热.{0,200}"),
+        ("seo spam", r"(导语|简介|前言|摘要)\s*[:：].{0,120}(网友上传|本站|小编|文库|范文).{0,120}"),
+        ("seo spam", r".{0,80}(由会员上传分享|由会员分享|可在线阅读，更多相关|免费在线阅读).{0,120}"),
+        ("seo spam", r"亲[，,]\s*该文档总共.{0,60}"),
+        ("seo spam", r"(文本内容|正文内容|全文内容)\s*[:：]"),
+        ("seo spam", r"欢迎(来到|光临|访问).{0,40}[!！。]?"),
+        ("seo spam", r"设为书签.{0,60}|.{0,30}本文被阅读过\s*\d+\s*次.{0,80}|关注微信公众号.{0,30}"),
+        # keyword spam: lines of _ , | separated adult/gambling keyword lists
+        ("keyword spam", r".{0,400}(亚洲|国产|无码|人妻|精品|在线观看|久久|福利|成人|日韩|欧美)"
+                         r".{0,40}[_|,，].{0,40}(亚洲|国产|无码|人妻|精品|在线观看|久久|福利|成人|日韩|欧美).{0,2000}"),
+        ("keyword spam", r"(北京|天津|河北|山西|内蒙古|辽宁|吉林|黑龙江|上海|江苏|浙江|安徽|福建|江西|山东|河南|湖北|"
+                         r"湖南|广东|广西|海南|重庆|四川|贵州|云南|西藏|陕西|甘肃|青海|宁夏|新疆|香港|澳门|台湾|\s){12,}"),
+        # site names of law / document mirror sites
+        ("site name", r".{0,20}(法搜网|中国法律信息搜索网|法律资料网|天天文库|写写帮文库|免费范文网|文档网)"
+                      r"(\s*[-—|]+\s*.{0,30})?"),
+        ("site footer", r"(?i).{0,40}(copyright|all rights reserved|©).{0,80}"),
+        # reporter / editor lines of news reports
+        ("byline", r"[(（]?\s*(记者|通讯员|特约记者|见习记者)\s*[\u4e00-\u9fff]{2,4}(\s*[(（][^()（）]{1,10}[)）])?\s*[)）]?\s*[|｜]?"),
+        ("byline", r"[(（]\s*[^()（）]{0,10}(记者|通讯员|编辑|责编|摄影|来源)\s*[:：]?\s*[^()（）]{1,16}[)）]"),
+        ("byline", r"[(（]\s*完\s*[)）]"),
+        ("byline", r"(责任编辑|责编|编辑|审核|校对|摄影|作者|来源)\s*[:：].{0,60}"),
+        # contact lines of notices
+        ("contact", r"(联\s*系\s*人|联系电话|联系方式|咨询电话|电子邮箱|邮\s*箱|传\s*真|邮\s*编)\s*[:：].{0,80}"),
+        # image placeholders of web copies
+        ("image", r"[\w-]{1,40}\.(jpg|jpeg|png|gif|bmp|webp)|图片|image|\[图片\]"),
+        # metadata line that packs several fields (名称：… 发布日期：…)
+        ("metadata", r".{0,100}(发布日期|发布时间|发布机关|发文机关|体裁分类|主题分类|信息名称|名\s*称)\s*[:：].{0,120}"
+                     r"(日期|时间|机关|机构|分类|来源|浏览|文号|作者)\s*[:：].{0,200}"),
+        ("metadata", r"(信息名称|内容概述|名\s+称)\s*[:：].{0,300}"),
+        # bracketed metadata of law databases: 【发布部门】… 【效力级别】…
+        ("metadata", r"(【\s*(发布部门|发布文号|效力级别|时效状态|发布日期|实施日期|法律话题|产业领域|"
+                     r"颁布日期|失效日期|法规类别|文号)\s*】.{0,80}){1,6}"),
+        ("table of contents", r"目\s*录"),
+        # dotted table-of-contents lines
+        ("table of contents", r".{1,60}?[.…·．]{4,}\s*\d{0,4}"),
         # newspaper continuation marks
         ("newspaper mark", r"[(（]\s*(上接|下转|转|接)\s*第?\s*\d{1,3}\s*版\s*[)）]"),
         # attachment list lines ("附件:方案名称")
@@ -394,6 +541,112 @@ def remove_furniture(text: str, removed: list) -> str:
     return "\n".join(kept)
 
 
+# --------------------------------------------------------------------------- 9b. run-in articles and outlines
+
+_N = "[一二三四五六七八九十百零〇两\\d]{1,5}"
+_CN_SMALL = "[一二三四五六七八九十]{1,3}"
+#: 第X章 <short title> 第X条 ...: a chapter heading run into its first article
+_CHAPTER_RUN_IN = re.compile(f"(第{_N}[章节]\\s*[^。；;，,、：:第\\s]{{1,20}})\\s*(?=第{_N}条\\s*\\S)")
+#: a sentence end (with closing quotes/brackets) followed by 第X条/第X章 and text
+_ARTICLE_AFTER_END = re.compile(f"(?<=[。；;！？!?])([”’」』)）]*)\\s*(?=第{_N}[条章节]\\s*[^\\s，。、的中规所]{{1}})")
+
+
+def split_run_in_articles(text: str, removed: list) -> str:
+    """Put run-in articles of laws and rules on lines of their own: ``第一章 总则第一条 为…。
+    第二条 本市…`` -> ``第一章 总则`` / ``第一条 为…。`` / ``第二条 本市…``. A new line starts
+    before ``第X条``/``第X章`` only where it follows a sentence end (。；！？) or a chapter
+    heading and is followed by text, so a reference inside a sentence (``依照本条例第十条规定``,
+    ``本办法第三条``) never splits."""
+    n = 0
+    out = []
+    for line in text.split("\n"):
+        new, k1 = _CHAPTER_RUN_IN.subn(lambda m: m.group(1) + "\n", line)
+        new, k2 = _ARTICLE_AFTER_END.subn(lambda m: m.group(1) + "\n", new)
+        n += k1 + k2
+        out.append(new)
+    if n:
+        removed.append(f"run-in articles split: {n}")
+    return "\n".join(out)
+
+
+#: a sentence end followed by an outline marker (二、 (三) 4. (5)) and text
+_EMBEDDED_MARKER = re.compile(
+    f"(?<=[。！？!?；;])([”’」』)）]*)\\s*(?=(?:{_CN_SMALL}、|[(（]{_CN_SMALL}[)）]|[(（]\\d{{1,2}}[)）]|"
+    f"\\d{{1,2}}(?:、|[.．](?!\\d)))\\s*[\u3400-\u9fff“《])")
+_EMBEDDED_MIN_LINE = 150
+
+
+def split_embedded_numbering(text: str, removed: list) -> str:
+    """Split an outline pasted as one long line (``…全民科学素质。二、工作内容（一）…。（二）…``)
+    at numbering markers that follow a sentence end, so each item becomes a provision. Only
+    lines of at least 150 characters are split (a short line with ``。1.`` is left alone)."""
+    n = 0
+    out = []
+    for line in text.split("\n"):
+        if len(line) >= _EMBEDDED_MIN_LINE:
+            line, k = _EMBEDDED_MARKER.subn(lambda m: m.group(1) + "\n", line)
+            n += k
+        out.append(line)
+    if n:
+        removed.append(f"embedded numbering split: {n}")
+    return "\n".join(out)
+
+
+_BARE_MARKER = re.compile(f"(第{_N}[编章节条]|{_CN_SMALL}[、.．]|[(（]\\s*(?:{_CN_SMALL}|\\d{{1,2}})\\s*[)）]|\\d{{1,2}}[、.．])")
+_NEXT_IS_MARKER = re.compile(f"(第{_N}[编章节条]|{_CN_SMALL}、|[(（]\\s*(?:{_CN_SMALL}|\\d{{1,2}})\\s*[)）]|\\d{{1,2}}[、.．]|#)")
+
+
+def join_bare_markers(text: str, removed: list) -> str:
+    """A numbering marker alone on a line (``第一条`` / ``（二）``) with its text on the next
+    line is joined with that line (``第一条 为了…``), unless the next line is numbered itself."""
+    lines = text.split("\n")
+    out: list[str] = []
+    pending = None
+    for line in lines:
+        s = line.strip()
+        if pending is not None:
+            if not s:
+                continue
+            if not _NEXT_IS_MARKER.match(s):
+                sep = " " if pending.startswith("第") else ""
+                out.append(pending + sep + s)
+                removed.append(f"bare marker joined: {pending}")
+                pending = None
+                continue
+            out.append(pending)
+            pending = None
+        if _BARE_MARKER.fullmatch(s):
+            pending = s
+            continue
+        out.append(line)
+    if pending is not None:
+        out.append(pending)
+    return "\n".join(out)
+
+
+_TOC_CHAPTER = re.compile(f"(#{{1,6}}\\s*)?第{_N}[编章]\\s*[^。；;，,：:]{{0,20}}")
+
+
+def remove_toc_lines(text: str, removed: list) -> str:
+    """A table of contents: two or more chapter headings (``第一章 总则`` / ``第二章 …``) on
+    consecutive lines with nothing under them. All but the last of such a run are dropped
+    (the last one heads the text that follows)."""
+    lines = text.split("\n")
+    idx = [i for i, line in enumerate(lines) if line.strip()]
+    drop: set[int] = set()
+    run: list[int] = []
+    for i in idx + [None]:
+        if i is not None and _TOC_CHAPTER.fullmatch(lines[i].strip()):
+            run.append(i)
+            continue
+        if len(run) >= 2:
+            drop.update(run[:-1])
+        run = []
+    for i in sorted(drop):
+        removed.append(f"table of contents: {lines[i].strip()[:40]}")
+    return "\n".join(line for i, line in enumerate(lines) if i not in drop)
+
+
 # --------------------------------------------------------------------------- 10. PDF reflow
 
 _PDF_FULL_LINE = 0.85
@@ -479,14 +732,23 @@ def tidy_lines(text: str, removed: list) -> str:
 #: The rules in the order they are applied; ``reflow_pdf_lines`` only for PDFs.
 PIPELINE: list[Rule] = [
     normalize_whitespace,
+    remove_html_fragments,
+    strip_trailing_replacement_chars,
     repair_mojibake,
+    remove_question_mark_runs,
     remove_pinyin,
+    remove_toneless_pinyin,
     to_simplified,
     remove_injected_symbols,
     join_spaced_out_text,
+    join_cjk_spaces,
     fullwidth_punctuation,
     collapse_punctuation,
     remove_furniture,
+    split_run_in_articles,
+    split_embedded_numbering,
+    join_bare_markers,
+    remove_toc_lines,
     reflow_pdf_lines,
     rejoin_broken_paragraphs,
     tidy_lines,

@@ -410,8 +410,33 @@ def segment(doc: "Document | tuple[str, str]", *, titles_as_paragraphs: bool = F
     """
     if isinstance(doc, tuple):
         doc_id, text = doc
+        meta: dict = {}
     else:
         doc_id, text = doc.doc_id, doc.text
+        meta = doc.meta or {}
+    parts = meta.get("parts")
+    if parts and len(parts) > 1:
+        # a document assembled from several pages (ingestion.load_source): one heading tree
+        # per part, provision ids prefixed ``pt<k>.`` so they stay unique
+        clauses = []
+        for k, (a, b) in enumerate(parts, 1):
+            clauses.extend(_segment_text(doc_id, text, a, b, f"pt{k}.", titles_as_paragraphs))
+    else:
+        clauses = _segment_text(doc_id, text, 0, len(text), "", titles_as_paragraphs)
+    src = meta.get("source_meta") or {}
+    if src:
+        for c in clauses:
+            c.doc_title = src.get("doc_title") or ""
+            c.genre = src.get("genre") or ""
+            c.level = src.get("level") or ""
+            c.year = src.get("year")
+    return clauses
+
+
+def _segment_text(doc_id: str, full_text: str, start: int, end: int, prefix: str,
+                  titles_as_paragraphs: bool) -> list[Clause]:
+    """Clauses of ``full_text[start:end]`` (spans index ``full_text``)."""
+    text = full_text[start:end]
     provisions = _build(text, titles_as_paragraphs=titles_as_paragraphs)
 
     # sentences, agencies and inline titles per provision
@@ -450,7 +475,7 @@ def segment(doc: "Document | tuple[str, str]", *, titles_as_paragraphs: bool = F
     for prov, spans in zip(provisions, per_prov):
         if not spans:
             continue
-        pid = ".".join(prov.segs) or "p1"
+        pid = prefix + (".".join(prov.segs) or "p1")
         if pid in used:  # a numbering error in the source (two items "3." under one heading)
             used[pid] += 1
             pid = f"{pid}_{used[pid]}"
@@ -468,12 +493,12 @@ def segment(doc: "Document | tuple[str, str]", *, titles_as_paragraphs: bool = F
                     text=text[s:e],
                     context=" > ".join(parts),
                     provision_id=f"{doc_id}/{pid}",
-                    span=(s, e),
+                    span=(start + s, start + e),
                     agencies=list(prov.agencies),
                 )
             )
     if not clauses and not titles_as_paragraphs and text.strip():
-        return segment((doc_id, text), titles_as_paragraphs=True)
+        return _segment_text(doc_id, full_text, start, end, prefix, True)
     return clauses
 
 
