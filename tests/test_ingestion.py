@@ -250,8 +250,8 @@ def test_segment_command_stdin(app):
 
 def test_load_source_corpus_folder_with_parts(tmp_path):
     from policytag.clause import Clause
-    from policytag.ingestion import load_source
-    from policytag.segmentation import segment
+    from policytag.text.ingestion import load_source
+    from policytag.text.segmentation import segment
 
     d = tmp_path / "demo-2008-tiaoli"
     d.mkdir()
@@ -273,7 +273,7 @@ def test_load_source_corpus_folder_with_parts(tmp_path):
 
 
 def test_load_source_seed_file_uses_meta_yaml():
-    from policytag.ingestion import load_source
+    from policytag.text.ingestion import load_source
 
     sources = Path(__file__).resolve().parents[1] / "labels" / "sources"
     doc = load_source(sources / "kunshan-2023-kxsz-shishi.txt")

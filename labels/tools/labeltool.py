@@ -142,8 +142,8 @@ def segment_corpus(corpus="labels/sources/corpus", out="labels/work/corpus"):
     from collections import Counter
 
     from policytag.clause import write_jsonl
-    from policytag.ingestion import load_source
-    from policytag.segmentation import segment
+    from policytag.text.ingestion import load_source
+    from policytag.text.segmentation import segment
 
     corpus, out = Path(corpus), Path(out)
     folders = sorted(p for p in corpus.iterdir() if p.is_dir() and not p.name.startswith("."))
