@@ -23,3 +23,7 @@ class UnknownLabelError(PolicytagError, ValueError):
 
 class ModelNotFoundError(PolicytagError):
     """No model directory (or base model) can be found or loaded."""
+
+
+class ConfigError(PolicytagError):
+    """A config file or a ``--set`` override names an unknown key or has a value of the wrong type."""

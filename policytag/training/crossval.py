@@ -25,7 +25,7 @@ def system_variants(cfg: dict, backends: Sequence[str] = ("transformer", "baseli
     """``[(name, config)]`` for each backend × context setting (``on``, ``off`` or ``both``)."""
     out = []
     ctx_values = {"on": [True], "off": [False], "both": [True, False],
-                  "config": [bool(get(cfg, "model.use_context", True))]}[context]
+                  "config": [bool(get(cfg, "model.use_context"))]}[context]
     for be in backends:
         for use in ctx_values:
             c = copy.deepcopy(cfg)
@@ -40,11 +40,11 @@ def system_variants(cfg: dict, backends: Sequence[str] = ("transformer", "baseli
 
 
 def system_name(cfg: dict) -> str:
-    be = cfg.get("backend", "transformer")
-    ctx = "context" if get(cfg, "model.use_context", True) else "no context"
+    be = cfg["backend"]
+    ctx = "context" if get(cfg, "model.use_context") else "no context"
     if be == "baseline":
         return f"baseline TF-IDF ({ctx})"
-    return f"transformer {get(cfg, 'model.base', '?')} ({ctx})"
+    return f"transformer {get(cfg, 'model.base')} ({ctx})"
 
 
 def cross_validate(clauses: Sequence[Clause], systems: list[tuple[str, dict]], k: int, *,

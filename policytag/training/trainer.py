@@ -30,7 +30,7 @@ import numpy as np
 
 from policytag import paths
 from policytag.clause import Clause
-from policytag.errors import ModelNotFoundError, PolicytagError
+from policytag.errors import ConfigError, ModelNotFoundError, PolicytagError
 from policytag.data.taxonomy import load_taxonomy
 from policytag.data import dataset as D
 from policytag.training.evaluation import compute_metrics
@@ -43,13 +43,15 @@ KNOWN_BASES = ["hfl/chinese-roberta-wwm-ext", "hfl/rbt3", "bert-base-chinese", "
                "nghuyong/ernie-3.0-mini-zh", "intfloat/multilingual-e5-small"]
 
 
-def get(cfg: dict, dotted: str, default: Any = None) -> Any:
+def get(cfg: dict, dotted: str) -> Any:
+    """``cfg["a"]["b"]`` for ``"a.b"``. Configs are validated complete by :func:`policytag.config.load_config`
+    (the YAML holds every default), so a missing key is a programming error named here."""
     node: Any = cfg
     for k in dotted.split("."):
         if not isinstance(node, dict) or k not in node:
-            return default
+            raise ConfigError(f"config lacks {dotted!r}; load it with policytag.config.load_config (configs/*.yaml)")
         node = node[k]
-    return default if node is None else node
+    return node
 
 
 def say(msg: str, progress: bool = True) -> None:
@@ -155,17 +157,17 @@ def pos_weights(y: np.ndarray, mode: str, cap: float) -> np.ndarray | None:
 
 def input_config(cfg: dict) -> dict[str, Any]:
     return {
-        "use_context": bool(get(cfg, "model.use_context", True)),
-        "max_length": int(get(cfg, "model.max_length", 192)),
-        "text_prefix": get(cfg, "model.text_prefix", "") or "",
-        "context_prefix": get(cfg, "model.context_prefix", "") or "",
+        "use_context": bool(get(cfg, "model.use_context")),
+        "max_length": int(get(cfg, "model.max_length")),
+        "text_prefix": get(cfg, "model.text_prefix") or "",
+        "context_prefix": get(cfg, "model.context_prefix") or "",
         "pair_order": "text_context",
         "truncation": "context first (only_second)",
     }
 
 
 def _device(cfg: dict) -> str:
-    want = str(get(cfg, "training.device", "auto"))
+    want = str(get(cfg, "training.device"))
     import torch
 
     from policytag.training.distributed import rank_device
@@ -178,7 +180,7 @@ def _device(cfg: dict) -> str:
 
 
 def _bf16(cfg: dict, device: str) -> bool:
-    want = get(cfg, "training.bf16", "auto")
+    want = get(cfg, "training.bf16")
     if not str(device).startswith("cuda"):
         return False
     import torch
@@ -195,13 +197,13 @@ def fit_classifier(clauses: Sequence[Clause], y: np.ndarray, cfg: dict, *, progr
     tax = load_taxonomy()
     label_ids = list(label_ids or tax.label_ids)
     meta = {"n_themes": n_themes if n_themes is not None else len(tax.themes), "input": input_config(cfg)}
-    backend = cfg.get("backend", "transformer")
+    backend = cfg["backend"]
     if backend == "baseline":
         from policytag.modeling.baseline import BaselineClassifier
 
-        clf = BaselineClassifier(label_ids, metadata=meta, params=cfg.get("baseline") or {})
+        clf = BaselineClassifier(label_ids, metadata=meta, params=cfg["baseline"])
         t0 = time.time()
-        clf.fit(clauses, y, seed=int(cfg.get("seed", 0)))
+        clf.fit(clauses, y, seed=int(cfg["seed"]))
         clf.metadata["training"] = {"seconds": round(time.time() - t0, 2), "device": "cpu"}
         clf.metadata["base_model"] = {"name": "tfidf-char-ngrams", "source": "scikit-learn",
                                       "original": None, "approximation": None}
@@ -216,17 +218,17 @@ def _fit_transformer(clauses, y, cfg, label_ids, meta, *, progress: bool) -> Tra
     from datasets import Dataset
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments, set_seed
 
-    seed = int(cfg.get("seed", 0))
+    seed = int(cfg["seed"])
     threads = get(cfg, "training.threads")
     if threads:
         torch.set_num_threads(int(threads))
     from policytag.training.distributed import main_process_first
 
     with main_process_first():  # torchrun / accelerate launch: rank 0 fills the base-model cache first
-        base_path, prov = resolve_base(get(cfg, "model.base", "bundled:multilingual-e5-small"))
+        base_path, prov = resolve_base(get(cfg, "model.base"))
     set_seed(seed)
     encoder, tokenizer = load_base(base_path)
-    if get(cfg, "model.freeze_embeddings", False):
+    if get(cfg, "model.freeze_embeddings"):
         encoder.get_input_embeddings().weight.requires_grad_(False)
     # model.train_layers: fine-tune only the top N blocks (null: all). The frozen lower part
     # is deterministic, so its output is computed once and cached (training.cache_frozen).
@@ -242,10 +244,10 @@ def _fit_transformer(clauses, y, cfg, label_ids, meta, *, progress: bool) -> Tra
                 p.requires_grad_(False)
     elif train_layers is not None:
         say(f"model.train_layers ignored: {type(encoder).__name__} is not BERT-like; training all layers", progress)
-    cached = start > 0 and bool(get(cfg, "training.cache_frozen", True))
-    pw = pos_weights(y, get(cfg, "training.pos_weight", "sqrt"), get(cfg, "training.pos_weight_max", 10.0))
-    net = build_net(encoder, len(label_ids), pooling=get(cfg, "model.pooling", "mean"),
-                    dropout=float(get(cfg, "model.dropout", 0.1)), pos_weight=pw,
+    cached = start > 0 and bool(get(cfg, "training.cache_frozen"))
+    pw = pos_weights(y, get(cfg, "training.pos_weight"), get(cfg, "training.pos_weight_max"))
+    net = build_net(encoder, len(label_ids), pooling=get(cfg, "model.pooling"),
+                    dropout=float(get(cfg, "model.dropout")), pos_weight=pw,
                     sep_token_id=tokenizer.sep_token_id)
     inp = input_config(cfg)
     pairs = as_pairs(clauses)
@@ -253,7 +255,7 @@ def _fit_transformer(clauses, y, cfg, label_ids, meta, *, progress: bool) -> Tra
     labels_f = np.asarray(y, dtype=np.float32)
     if cached:
         hidden = cached_hidden(encoder, tokenizer, pairs, inp, start, key=str(base_path), device=device,
-                               batch_size=int(get(cfg, "predict.batch_size", 32)), progress=progress)
+                               batch_size=int(get(cfg, "predict.batch_size")), progress=progress)
         ds = _HiddenDataset(hidden, labels_f)
         collator = _pad_hidden
         model_for_trainer = _CachedTop(net, start)
@@ -277,25 +279,25 @@ def _fit_transformer(clauses, y, cfg, label_ids, meta, *, progress: bool) -> Tra
         if not p.requires_grad:
             continue
         (enc_nodecay if (n.endswith("bias") or "LayerNorm" in n or "layer_norm" in n) else enc_decay).append(p)
-    wd = float(get(cfg, "training.weight_decay", 0.01))
-    lr = float(get(cfg, "training.learning_rate", 5e-5))
+    wd = float(get(cfg, "training.weight_decay"))
+    lr = float(get(cfg, "training.learning_rate"))
     groups = [{"params": enc_decay, "weight_decay": wd, "lr": lr},
               {"params": enc_nodecay, "weight_decay": 0.0, "lr": lr},
-              {"params": head_params, "weight_decay": 0.0, "lr": float(get(cfg, "training.head_learning_rate", lr))}]
+              {"params": head_params, "weight_decay": 0.0, "lr": float(get(cfg, "training.head_learning_rate"))}]
     optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=lr)
     args = TrainingArguments(
         output_dir=str(scratch),
-        per_device_train_batch_size=int(get(cfg, "training.batch_size", 16)),
-        gradient_accumulation_steps=int(get(cfg, "training.gradient_accumulation_steps", 1)),
-        num_train_epochs=float(get(cfg, "training.epochs", 8)),
-        max_steps=int(get(cfg, "training.max_steps", -1)),
+        per_device_train_batch_size=int(get(cfg, "training.batch_size")),
+        gradient_accumulation_steps=int(get(cfg, "training.gradient_accumulation_steps")),
+        num_train_epochs=float(get(cfg, "training.epochs")),
+        max_steps=int(get(cfg, "training.max_steps")),
         learning_rate=lr,
         weight_decay=wd,
-        warmup_steps=float(get(cfg, "training.warmup_ratio", 0.0)),
-        lr_scheduler_type=str(get(cfg, "training.lr_scheduler", "linear")),
-        max_grad_norm=float(get(cfg, "training.max_grad_norm", 1.0)),
+        warmup_steps=float(get(cfg, "training.warmup_ratio")),
+        lr_scheduler_type=str(get(cfg, "training.lr_scheduler")),
+        max_grad_norm=float(get(cfg, "training.max_grad_norm")),
         logging_strategy="steps",
-        logging_steps=int(get(cfg, "training.logging_steps", 10)),
+        logging_steps=int(get(cfg, "training.logging_steps")),
         save_strategy="no",
         eval_strategy="no",
         report_to="none",
@@ -306,7 +308,7 @@ def _fit_transformer(clauses, y, cfg, label_ids, meta, *, progress: bool) -> Tra
         disable_tqdm=not (progress and is_main_process()),
         dataloader_num_workers=0,
         remove_unused_columns=not cached,
-        train_sampling_strategy="group_by_length" if get(cfg, "training.group_by_length", True) else "random",
+        train_sampling_strategy="group_by_length" if get(cfg, "training.group_by_length") else "random",
         label_names=["labels"],
         ddp_find_unused_parameters=False,
     )
@@ -325,7 +327,7 @@ def _fit_transformer(clauses, y, cfg, label_ids, meta, *, progress: bool) -> Tra
     meta["base_model"] = prov
     meta["training"] = {
         "seconds": round(seconds, 2), "device": device, "bf16": bf16, "steps": int(result.global_step),
-        "epochs": float(get(cfg, "training.epochs", 8)), "train_loss": round(float(result.training_loss), 5),
+        "epochs": float(get(cfg, "training.epochs")), "train_loss": round(float(result.training_loss), 5),
         "loss_curve": losses, "world_size": int(os.environ.get("WORLD_SIZE", "1")),
         "trainable_params": int(sum(p.numel() for p in net.parameters() if p.requires_grad)),
         "total_params": int(sum(p.numel() for p in net.parameters())),
@@ -460,10 +462,10 @@ def fit_with_thresholds(clauses: Sequence[Clause], cfg: dict, *, progress: bool 
     if not clauses:
         raise PolicytagError("no labeled clauses to train on")
     y = D.label_matrix(clauses, tax)
-    backend = cfg.get("backend", "transformer")
-    k = int(get(cfg, "thresholds.inner_folds", 0) or 0)
+    backend = cfg["backend"]
+    k = int(get(cfg, "thresholds.inner_folds") or 0)
     n_docs = len({c.doc_id for c in clauses})
-    th = np.full(len(tax.label_ids), float(get(cfg, "thresholds.default", 0.5)), dtype=np.float32)
+    th = np.full(len(tax.label_ids), float(get(cfg, "thresholds.default")), dtype=np.float32)
     oof_metrics = None
     th_source = f"fixed {th[0]:.2f} (thresholds.inner_folds=0)"
     if k >= 2 and n_docs < 2:
@@ -473,9 +475,9 @@ def fit_with_thresholds(clauses: Sequence[Clause], cfg: dict, *, progress: bool 
         say(f"[{backend}] tuning thresholds on {k_eff}-fold document-grouped out-of-fold predictions", progress)
         probs, covered = oof_probabilities(clauses, y, cfg, k_eff,
                                            max_folds=get(cfg, "thresholds.max_inner_folds"), progress=progress)
-        th = tune_thresholds(y[covered], probs[covered], grid=tuple(get(cfg, "thresholds.grid", [0.05, 0.95, 0.05])),
-                             default=float(get(cfg, "thresholds.default", 0.5)),
-                             min_positive=int(get(cfg, "thresholds.min_positive", 2)))
+        th = tune_thresholds(y[covered], probs[covered], grid=tuple(get(cfg, "thresholds.grid")),
+                             default=float(get(cfg, "thresholds.default")),
+                             min_positive=int(get(cfg, "thresholds.min_positive")))
         dec = (probs[covered] >= th[None, :]).astype(int)
         oof_metrics = compute_metrics(y[covered], dec, tax.label_ids, len(tax.themes))
         oof_metrics["note"] = ("out-of-fold on the training data with the tuned thresholds "
@@ -545,7 +547,7 @@ def training_clauses(cfg: dict, data: str | os.PathLike | None = None) -> tuple[
     path = data or get(cfg, "data.gold")
     clauses = D.load_gold(path)
     excluded: list[str] = []
-    if path is None and get(cfg, "data.exclude_test_docs", True):
+    if path is None and get(cfg, "data.exclude_test_docs"):
         test_docs = set(D.load_splits().get("test_docs") or [])
         if test_docs:
             excluded = sorted(test_docs)
