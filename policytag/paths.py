@@ -19,6 +19,7 @@ CONFIGS_DIR = Path(_configs.__file__).resolve().parent
 TAXONOMY_FILE = LABELS_DIR / "taxonomy.yaml"
 GOLD_FILE = LABELS_DIR / "clauses.jsonl"
 SPLITS_FILE = LABELS_DIR / "splits.yaml"
+GENRES_FILE = LABELS_DIR / "genres.yaml"
 SOURCES_DIR = LABELS_DIR / "sources"
 
 

@@ -327,21 +327,6 @@ def test_sichuan_inline_title_lines(seeds):
                and not c.provision_id.split(".")[1].startswith("p")) == 20
 
 
-def test_labeling_work_files_match_segmenter(seeds):
-    """labels/work/*.unlabeled.jsonl (handed to the labelers) are what the segmenter produces."""
-    from policytag.clause import load_clauses
-
-    work = Path(__file__).resolve().parents[1] / "labels" / "work"
-    if not work.exists():
-        pytest.skip("labels/work not present")
-    for doc_id, (doc, clauses) in seeds.items():
-        path = work / f"{doc_id}.unlabeled.jsonl"
-        if not path.exists():
-            continue
-        saved = load_clauses(path)
-        assert [c.to_dict(labels=False) for c in saved] == [c.to_dict(labels=False) for c in clauses], path.name
-
-
 def test_segment_accepts_document_and_tuple():
     doc = document_from_text("一、任务\n开展活动。", doc_id="x")
     assert ids(segment(doc)) == ids(segment(("x", doc.text))) == ["x/1.p1#1"]

@@ -250,5 +250,38 @@ def agreement_cmd(
                     con.print(f"   {dim}: pass1={d[dim]['pass1']} pass2={d[dim]['pass2']}")
 
 
+@labels_app.command("build")
+def build_cmd(
+    output: Path = typer.Option(paths.GOLD_FILE, "--output", "-o", help="Gold file to write."),
+    check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 if the chain does not reproduce OUTPUT."),
+    partial: bool = typer.Option(False, "--partial", help="Leave out documents that have no decisions file yet."),
+) -> None:
+    """Rebuild the gold file from the sources, the segmenter and the decision/resolution files."""
+    from policytag.clause import write_jsonl, read_jsonl
+    from policytag.data.gold import build_gold
+
+    con = _console()
+    res = build_gold(only_decided=partial)
+    for o in res.orphans[:20]:
+        con.print(f"[red]decision for a clause the segmenter no longer produces:[/red] {o}")
+    if res.undecided:
+        con.print(f"[red]{len(res.undecided)} clause(s) without a decision[/red], first: {', '.join(res.undecided[:5])}")
+    if not res.ok:
+        raise typer.Exit(1)
+    docs = len({c.doc_id for c in res.clauses})
+    if check:
+        current = [json.dumps(r, ensure_ascii=False, sort_keys=True) for r in read_jsonl(output)]
+        built = [json.dumps(c.to_dict(), ensure_ascii=False, sort_keys=True) for c in res.clauses]
+        if current != built:
+            con.print(f"[red]{output} differs from the rebuilt chain[/red] ({len(current)} vs {len(built)} clauses); "
+                      "run `policytag labels build`")
+            raise typer.Exit(1)
+        con.print(f"{output} is reproduced by the chain: {len(built)} clauses, {docs} documents")
+        return
+    write_jsonl(output, res.clauses)
+    con.print(f"wrote {len(res.clauses)} gold clauses of {docs} documents to {output} "
+              f"({res.relabeled} relabeled by resolutions)")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(labels_app, name="labels")

@@ -483,3 +483,44 @@ def disagreements(first: Sequence[Clause], second: Sequence[Clause]) -> list[dic
         if diff:
             out.append({"clause_id": a.clause_id, "context": a.context, "text": a.text, **diff})
     return out
+
+
+# --------------------------------------------------------------------------- genres
+
+_GENRE_FAMILIES: dict[str, str] | None = None
+
+
+def genre_families() -> dict[str, str]:
+    """genre code -> family (``plan``, ``regulation``, ``rule``, ``activity``, ``news``) from labels/genres.yaml."""
+    global _GENRE_FAMILIES
+    if _GENRE_FAMILIES is None:
+        data = yaml.safe_load(paths.GENRES_FILE.read_text(encoding="utf-8")) if paths.GENRES_FILE.exists() else {}
+        _GENRE_FAMILIES = {g: fam for fam, body in (data or {}).get("families", {}).items()
+                           for g in body.get("genres", [])}
+    return _GENRE_FAMILIES
+
+
+def genre_family(genre: str | None) -> str:
+    return genre_families().get(genre or "", "other")
+
+
+def stratified_test_docs(clauses: Sequence[Clause], share: float = 0.2, seed: int = 0) -> list[str]:
+    """About ``share`` of the documents, drawn per (genre family, level) stratum so that every
+    stratum with ≥ 2 documents contributes its share (rounded, at least one from strata of ≥ 3)."""
+    import random
+
+    docs: dict[str, tuple[str, str]] = {}
+    for c in clauses:
+        docs.setdefault(c.doc_id, (genre_family(c.genre), c.level or "unknown"))
+    strata: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for d, key in sorted(docs.items()):
+        strata[key].append(d)
+    rng = random.Random(seed)
+    out: list[str] = []
+    for key in sorted(strata):
+        members = strata[key]
+        k = round(share * len(members))
+        if k == 0 and len(members) >= 3:
+            k = 1
+        out.extend(rng.sample(members, k))
+    return sorted(out)

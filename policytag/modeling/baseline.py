@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from policytag.modeling.classifier import PolicyClassifier, as_pairs, thresholds_from_meta
+from policytag.modeling.classifier import PolicyClassifier, as_pairs, context_fields, thresholds_from_meta
 
 BASELINE_FILE = "baseline.joblib"
 
@@ -72,7 +72,7 @@ class BaselineClassifier(PolicyClassifier):
     def fit(self, clauses, y: np.ndarray, seed: int = 0) -> "BaselineClassifier":
         from sklearn.linear_model import LogisticRegression
 
-        pairs = as_pairs(clauses)
+        pairs = as_pairs(clauses, context_fields(self.metadata.get("input") or {}))
         x = self._features(pairs, fit=True)
         y = np.asarray(y)
         self.clf = {}
@@ -92,7 +92,7 @@ class BaselineClassifier(PolicyClassifier):
         return self
 
     def predict_proba(self, clauses, batch_size: int | None = None, progress: bool = False) -> np.ndarray:
-        pairs = as_pairs(clauses)
+        pairs = as_pairs(clauses, context_fields(self.metadata.get("input") or {}))
         out = np.zeros((len(pairs), len(self.label_ids)), dtype=np.float32)
         if not pairs:
             return out

@@ -47,22 +47,47 @@ class Prediction:
         return {"themes": list(self.themes), "measures": list(self.measures), "scores": dict(self.scores)}
 
 
-def as_pairs(clauses: Iterable[Clause | dict | str]) -> list[tuple[str, str]]:
+CONTEXT_FIELDS = ("heading", "title", "genre")
+CONTEXT_SEP = " | "
+
+
+def _field(c: Clause | dict, name: str) -> str:
+    key = {"heading": "context", "title": "doc_title", "genre": "genre"}[name]
+    v = getattr(c, key, None) if isinstance(c, Clause) else c.get(key)
+    return str(v or "")
+
+
+def compose_context(c: Clause | dict, fields: Sequence[str] = ("heading",)) -> str:
+    """The context the model reads next to a clause: the chosen fields in order, joined by
+    ``" | "`` (``title`` = document title, ``heading`` = heading path, ``genre``); empty
+    fields are left out. The fields are part of a model's recorded input format."""
+    unknown = [f for f in fields if f not in CONTEXT_FIELDS]
+    if unknown:
+        raise InputError(f"unknown context field(s) {unknown}; known: {', '.join(CONTEXT_FIELDS)}")
+    return CONTEXT_SEP.join(v for v in (_field(c, f) for f in fields) if v)
+
+
+def as_pairs(clauses: Iterable[Clause | dict | str], fields: Sequence[str] = ("heading",)) -> list[tuple[str, str]]:
     """Normalize the accepted input kinds to ``(text, context)`` pairs."""
     out = []
     for i, c in enumerate(clauses):
         if isinstance(c, Clause):
-            text, ctx = c.text, c.context
+            text, ctx = c.text, compose_context(c, fields)
         elif isinstance(c, dict):
             if "text" not in c:
-                raise InputError(f"input {i}: a dict needs a 'text' key (and may have 'context')")
-            text, ctx = c.get("text"), c.get("context")
+                raise InputError(f"input {i}: a dict needs a 'text' key (and may have 'context', 'doc_title')")
+            text, ctx = c.get("text"), compose_context(c, fields)
         elif isinstance(c, str):
             text, ctx = c, ""
         else:
             raise InputError(f"input {i}: expected a Clause, a dict with 'text' or a string, got {type(c).__name__}")
         out.append((str(text or ""), str(ctx or "")))
     return out
+
+
+def context_fields(input_cfg: dict[str, Any]) -> tuple[str, ...]:
+    """A model's context fields; models written before the field existed read the heading path."""
+    return tuple(input_cfg.get("context_fields") or ("heading",))
 
 
 def write_dir_atomic(target: str | os.PathLike, fill) -> Path:
@@ -376,13 +401,13 @@ class TransformerClassifier(PolicyClassifier):
 
     def encode(self, clauses, padding: bool | str = "longest", return_tensors: str | None = "pt") -> dict:
         """Tokenize clauses exactly as in training: ``(prefix+text, prefix+context)``, context truncated first."""
-        return encode_pairs(self.tokenizer, as_pairs(clauses), self.input_config,
+        return encode_pairs(self.tokenizer, as_pairs(clauses, context_fields(self.input_config)), self.input_config,
                             padding=padding, return_tensors=return_tensors)
 
     # -- predicting
     def predict_proba(self, clauses, batch_size: int | None = None, progress: bool = False) -> np.ndarray:
         torch = _torch()
-        pairs = as_pairs(clauses)
+        pairs = as_pairs(clauses, context_fields(self.input_config))
         n = len(pairs)
         if n == 0:
             return np.zeros((0, len(self.label_ids)), dtype=np.float32)

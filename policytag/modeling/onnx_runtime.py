@@ -416,9 +416,9 @@ class OnnxClassifier(_base()):
                    recheck_margin=recheck_margin if fp32.exists() else 0.0, fp32_path=fp32, threads=threads)
 
     def predict_proba(self, clauses, batch_size: int | None = None, progress: bool = False) -> np.ndarray:
-        from policytag.modeling.classifier import as_pairs
+        from policytag.modeling.classifier import as_pairs, context_fields
 
-        pairs = as_pairs(clauses)
+        pairs = as_pairs(clauses, context_fields(self.metadata.get("input") or {}))
         n = len(pairs)
         self.last_rechecked = 0
         if n == 0:

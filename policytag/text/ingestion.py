@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from policytag.errors import InputError
-from policytag.text.normalization import normalize
+from policytag.text.normalization import normalize, to_simplified
 
 SUPPORTED_SUFFIXES = {".txt": "txt", ".text": "txt", ".md": "txt", ".markdown": "txt", ".docx": "docx", ".pdf": "pdf",
                       ".html": "html", ".htm": "html", ".xhtml": "html"}
@@ -89,7 +89,6 @@ def _decode_score(text: str) -> float:
     bad = sum(1 for ch in text if (ord(ch) < 32 and ch not in "\n\r\t") or 0xE000 <= ord(ch) <= 0xF8FF or ch == "\ufffd")
     if bad > max(2, len(text) // 200):
         return -1.0
-    from policytag.text.normalization import to_simplified
 
     han = [ch for ch in to_simplified(text[:20000], []) if "\u4e00" <= ch <= "\u9fff"]
     if not han:
@@ -335,8 +334,23 @@ SOURCE_META_KEYS = ("title", "genre", "level", "year")
 _PART_FILE = re.compile(r"^part-(\d+)\.(txt|text|md|html?|docx|pdf)$", re.I)
 
 
+_TITLE_NOTE = re.compile(r"\s*(?:[—–-]{1,2}\s.*|\s\(.*|[(（][^()（）]*(?:〔|\[|[A-Za-z])[^()（）]*[)）]\s*)$")
+
+
+def clean_title(title: str) -> str:
+    """A metadata title as the document itself would print it: the curator's notes
+    (`` (title inferred)``, `` — news report (...)``) and issuing numbers (``(财关税〔2021〕26号)``) removed."""
+    t = title.strip()
+    for _ in range(3):
+        new = _TITLE_NOTE.sub("", t).strip()
+        if new == t or not new:
+            break
+        t = new
+    return to_simplified(t, []) if t else t
+
+
 def _source_meta(raw: dict) -> dict:
-    meta = {"doc_title": str(raw.get("title") or ""), "genre": str(raw.get("genre") or ""),
+    meta = {"doc_title": clean_title(str(raw.get("title") or "")), "genre": str(raw.get("genre") or ""),
             "level": str(raw.get("level") or "")}
     year = raw.get("year")
     try:

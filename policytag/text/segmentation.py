@@ -401,6 +401,21 @@ def _context_text(node: _Node) -> str:
     return node.text
 
 
+_TITLE_WORDS = re.compile("方案|意见|通知|办法|条例|规划|纲要|措施|计划|细则|标准|规定|决定|要点|规范|指南|公告|通告|函|报告|总结")
+
+
+def guess_title(text: str, max_lines: int = 6) -> str:
+    """The document's own title line, for documents without metadata: the first title-like
+    line among the first few that names a document kind (方案, 意见, 通知, 办法, 条例, …).
+    Empty when there is none. The model reads it as document context."""
+    for line in [ln.strip() for ln in text.splitlines() if ln.strip()][:max_lines]:
+        if match_numbering(line):
+            break
+        if 4 <= len(line) <= TITLE_MAX_LEN and _is_title_like(line) and _TITLE_WORDS.search(line):
+            return line
+    return ""
+
+
 def segment(doc: "Document | tuple[str, str]", *, titles_as_paragraphs: bool = False) -> list[Clause]:
     """Split a document's clean text into clauses (LABELING.md section 1).
 
@@ -424,6 +439,10 @@ def segment(doc: "Document | tuple[str, str]", *, titles_as_paragraphs: bool = F
     else:
         clauses = _segment_text(doc_id, text, 0, len(text), "", titles_as_paragraphs)
     src = meta.get("source_meta") or {}
+    if not src.get("doc_title"):
+        title = guess_title(text)
+        if title:
+            src = {**src, "doc_title": title}
     if src:
         for c in clauses:
             c.doc_title = src.get("doc_title") or ""

@@ -16,7 +16,7 @@ import numpy as np
 from policytag.clause import Clause
 from policytag.data.taxonomy import load_taxonomy
 from policytag.data import dataset as D
-from policytag.training.evaluation import compute_metrics, summarize_folds
+from policytag.training.evaluation import compute_metrics, summarize_folds, use_metrics
 from policytag.training.trainer import fit_with_thresholds, get, say
 
 
@@ -61,6 +61,7 @@ def cross_validate(clauses: Sequence[Clause], systems: list[tuple[str, dict]], k
         say(f"== {name}: {k}-fold document-grouped cross-validation", progress)
         per_fold, seconds = [], []
         oof = np.zeros_like(y)
+        oof_probs = np.zeros(y.shape, dtype=np.float32)
         for i, (tr, te) in enumerate(folds, 1):
             say(f"-- fold {i}/{k}: held out {', '.join(fold_docs[i - 1])} ({len(te)} clauses)", progress)
             t0 = time.time()
@@ -68,6 +69,7 @@ def cross_validate(clauses: Sequence[Clause], systems: list[tuple[str, dict]], k
             probs = clf.predict_proba([clauses[j] for j in te])
             dec = clf.decide(probs)
             oof[te] = dec
+            oof_probs[te] = probs
             m = compute_metrics(y[te], dec, tax.label_ids, len(tax.themes))
             m["held_out_docs"] = fold_docs[i - 1]
             m["seconds"] = round(time.time() - t0, 1)
@@ -78,6 +80,7 @@ def cross_validate(clauses: Sequence[Clause], systems: list[tuple[str, dict]], k
             del clf
         summary = summarize_folds(per_fold)
         pooled = compute_metrics(y, oof, tax.label_ids, len(tax.themes))
+        pooled["use"] = use_metrics(clauses, y, oof, len(tax.themes), oof_probs)
         result["systems"][name] = {"config": {k2: v for k2, v in cfg.items() if not k2.startswith("_")},
                                    "folds": per_fold, "summary": summary, "pooled": pooled,
                                    "seconds": round(float(sum(seconds)), 1)}

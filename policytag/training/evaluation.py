@@ -49,6 +49,90 @@ def compute_metrics(y_true: np.ndarray, y_pred: np.ndarray, label_ids: Sequence[
     return out
 
 
+def _micro(y: np.ndarray, p: np.ndarray) -> float | None:
+    tp, fp, fn = float((y & p).sum()), float(((1 - y) & p).sum()), float((y & (1 - p)).sum())
+    return None if tp + fp + fn == 0 else round(_prf(tp, fp, fn)[2], 4)
+
+
+def calibration(y: np.ndarray, probs: np.ndarray, bins: int = 10) -> dict:
+    """Reliability of the probabilities: per bin the mean predicted probability, the observed
+    frequency of the label and the count; ECE = count-weighted mean |observed - predicted|."""
+    y, probs = np.asarray(y).ravel(), np.asarray(probs, dtype=float).ravel()
+    edges = np.linspace(0, 1, bins + 1)
+    idx = np.clip(np.digitize(probs, edges[1:-1]), 0, bins - 1)
+    rows, ece = [], 0.0
+    for b in range(bins):
+        m = idx == b
+        if not m.any():
+            continue
+        conf, freq = float(probs[m].mean()), float(y[m].mean())
+        rows.append({"bin": [round(float(edges[b]), 2), round(float(edges[b + 1]), 2)], "mean_prob": round(conf, 4),
+                     "observed": round(freq, 4), "n": int(m.sum())})
+        ece += m.sum() * abs(conf - freq)
+    return {"bins": rows, "ece": round(ece / max(len(y), 1), 4)}
+
+
+def use_metrics(clauses: Sequence, y: np.ndarray, pred: np.ndarray, n_themes: int,
+                probs: np.ndarray | None = None) -> dict:
+    """Figures that match use: micro-F1 per genre family, genre and level; how often a clause
+    with no gold measure (preamble, boilerplate, junk) gets one, and the same for themes;
+    calibration of the probabilities per dimension."""
+    from policytag.data.dataset import genre_family
+
+    y, pred = np.asarray(y).astype(int), np.asarray(pred).astype(int)
+    th, me = slice(0, n_themes), slice(n_themes, y.shape[1])
+    out: dict[str, Any] = {}
+    for key, fn in (("genre_family", lambda c: genre_family(getattr(c, "genre", ""))),
+                    ("genre", lambda c: getattr(c, "genre", "") or "unknown"),
+                    ("level", lambda c: getattr(c, "level", "") or "unknown")):
+        groups: dict[str, list[int]] = {}
+        for i, c in enumerate(clauses):
+            groups.setdefault(fn(c), []).append(i)
+        out[f"by_{key}"] = {
+            g: {"n": len(ix), "docs": len({clauses[i].doc_id for i in ix}),
+                "themes_micro_f1": _micro(y[ix][:, th], pred[ix][:, th]),
+                "measures_micro_f1": _micro(y[ix][:, me], pred[ix][:, me])}
+            for g, ix in sorted(groups.items())}
+    for dim, sl in (("measures", me), ("themes", th)):
+        none = y[:, sl].sum(axis=1) == 0
+        n = int(none.sum())
+        false = int((pred[none][:, sl].sum(axis=1) > 0).sum()) if n else 0
+        out[f"no_{dim}"] = {"n": n, "predicted_some": false, "rate": round(false / n, 4) if n else None}
+    if probs is not None:
+        out["calibration"] = {"themes": calibration(y[:, th], probs[:, th]),
+                              "measures": calibration(y[:, me], probs[:, me])}
+    return out
+
+
+def bootstrap_docs(clauses: Sequence, y: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray | None,
+                   label_ids: Sequence[str], n_themes: int, n_boot: int = 1000, seed: int = 0) -> dict:
+    """Uncertainty over documents: resample whole documents with replacement and recompute the
+    mean of theme and measure micro-F1 (for one system, or the difference b - a of two).
+    Returns the point estimate and the 2.5/97.5 percentiles."""
+    rng = np.random.default_rng(seed)
+    docs = sorted({c.doc_id for c in clauses})
+    rows = {d: [i for i, c in enumerate(clauses) if c.doc_id == d] for d in docs}
+
+    def score(ix, pred):
+        m = compute_metrics(y[ix], pred[ix], label_ids, n_themes)
+        return (m["themes"]["micro_f1"] + m["measures"]["micro_f1"]) / 2
+
+    def stat(ix):
+        a = score(ix, pred_a)
+        return a if pred_b is None else score(ix, pred_b) - a
+
+    full = list(range(len(clauses)))
+    vals = []
+    for _ in range(n_boot):
+        pick = rng.integers(0, len(docs), len(docs))
+        ix = [i for k in pick for i in rows[docs[k]]]
+        vals.append(stat(ix))
+    lo, hi = np.percentile(vals, [2.5, 97.5])
+    return {"estimate": round(float(stat(full)), 4), "ci95": [round(float(lo), 4), round(float(hi), 4)],
+            "n_docs": len(docs), "n_boot": n_boot,
+            "p_below_zero": round(float(np.mean(np.asarray(vals) < 0)), 4) if pred_b is not None else None}
+
+
 def evaluate(model, clauses, *, taxonomy=None, batch_size: int | None = None, progress: bool = False,
              probs: np.ndarray | None = None) -> dict:
     """Score ``model`` (a PolicyClassifier) on labeled ``clauses``."""
@@ -66,6 +150,7 @@ def evaluate(model, clauses, *, taxonomy=None, batch_size: int | None = None, pr
         probs = model.predict_proba(clauses, batch_size=batch_size, progress=progress)
     pred = model.decide(probs)
     m = compute_metrics(y, pred, model.label_ids, len(tax.themes))
+    m["use"] = use_metrics(clauses, y, pred, len(tax.themes), probs)
     m["model"] = {"version": model.version, "backend": model.backend,
                   "base_model": (model.metadata.get("base_model") or {}).get("name", model.backend),
                   "use_context": bool(model.metadata.get("input", {}).get("use_context", True))}

@@ -140,6 +140,61 @@ def per_label_table(systems: dict[str, dict], label_ids: list[str], tax: Taxonom
     return "\n".join(rows)
 
 
+def use_tables(systems: dict[str, dict]) -> str:
+    """Per genre family and level, false labels on no-label clauses, calibration (ECE)."""
+    names = [n for n, m in systems.items() if m.get("use")]
+    if not names:
+        return ""
+    out = []
+    for key, title in (("by_genre_family", "genre family"), ("by_level", "level")):
+        groups = sorted({g for n in names for g in systems[n]["use"][key]})
+        out += [f"Micro F1 by {title} (themes / measures):", "",
+                f"| {title} | clauses | docs | " + " | ".join(names) + " |", "|---|---|---|" + "---|" * len(names)]
+        for g in groups:
+            first = systems[names[0]]["use"][key].get(g, {})
+            cells = [f"{_f(systems[n]['use'][key].get(g, {}).get('themes_micro_f1'))} / "
+                     f"{_f(systems[n]['use'][key].get(g, {}).get('measures_micro_f1'))}" for n in names]
+            out.append(f"| {g} | {first.get('n', '')} | {first.get('docs', '')} | " + " | ".join(cells) + " |")
+        out.append("")
+    out += ["Clauses with no gold label that get one (lower is better), and calibration (expected calibration error):", "",
+            "| system | no-measure clauses given a measure | no-theme clauses given a theme | ECE themes | ECE measures |",
+            "|---|---|---|---|---|"]
+    for n in names:
+        u = systems[n]["use"]
+        nm, nt = u["no_measures"], u["no_themes"]
+        cal = u.get("calibration") or {}
+        out.append(f"| {n} | {nm['predicted_some']}/{nm['n']} = {_f(nm['rate'])} | {nt['predicted_some']}/{nt['n']} = "
+                   f"{_f(nt['rate'])} | {_f((cal.get('themes') or {}).get('ece'))} | {_f((cal.get('measures') or {}).get('ece'))} |")
+    return "\n".join(out) + "\n"
+
+
+def plot_reliability(systems: dict[str, dict], path: Path, title: str) -> Path | None:
+    names = [n for n, m in systems.items() if (m.get("use") or {}).get("calibration")]
+    if not names:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 4))
+    for ax, dim in zip(axes, ("themes", "measures")):
+        ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
+        for n in names:
+            bins = systems[n]["use"]["calibration"][dim]["bins"]
+            ax.plot([b["mean_prob"] for b in bins], [b["observed"] for b in bins], marker="o", ms=3,
+                    label=f"{n} (ECE {systems[n]['use']['calibration'][dim]['ece']:.3f})")
+        ax.set_title(dim)
+        ax.set_xlabel("predicted probability")
+        ax.set_ylabel("observed frequency")
+        ax.legend(fontsize=6)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def cv_table(cv: dict) -> str:
     rows = ["| system | themes micro F1 | themes macro F1 | themes exact | measures micro F1 | measures macro F1 | measures exact | time |",
             "|---|---|---|---|---|---|---|---|"]
@@ -212,6 +267,11 @@ def write_eval_report(report: dict, out_dir: str | Path, *, gold_y: np.ndarray, 
            "exact match: the predicted label set of the dimension equals the gold set.", "",
            "## Per label", "", per_label_table(systems, label_ids, tax), "",
            "![per-label F1](f1_by_label.png)", "", "![theme × measure co-occurrence](cooccurrence.png)", ""]
+    files["reliability"] = out / "reliability.png"
+    if plot_reliability(systems, files["reliability"], f"Reliability on {report['data']['description']}"):
+        md += ["## Matching use", "", use_tables(systems), "![reliability](reliability.png)", ""]
+    else:
+        files.pop("reliability")
     atomic_write_text(files["markdown"], "\n".join(md))
     _readable(files)
     return files
@@ -243,6 +303,13 @@ def write_cv_report(cv: dict, out_dir: str | Path, tax: Taxonomy | None = None, 
         cells = [_f(cv["systems"][n]["summary"]["per_label"][lab]["f1_mean"]) for n in names]
         md.append(f"| {tax[lab].zh} `{lab}` | {first['support']} | " + " | ".join(cells) + " |")
     md += ["", "![per-label F1](cv_f1_by_label.png)", ""]
+    pooled = {n: s["pooled"] for n, s in cv["systems"].items()}
+    files["reliability"] = out / "cv_reliability.png"
+    if plot_reliability(pooled, files["reliability"], "Reliability of pooled out-of-fold probabilities"):
+        md += ["## Matching use (pooled out-of-fold predictions)", "", use_tables(pooled),
+               "![reliability](cv_reliability.png)", ""]
+    else:
+        files.pop("reliability")
     atomic_write_text(files["markdown"], "\n".join(md))
     _readable(files)
     return files

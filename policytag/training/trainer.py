@@ -158,6 +158,7 @@ def pos_weights(y: np.ndarray, mode: str, cap: float) -> np.ndarray | None:
 def input_config(cfg: dict) -> dict[str, Any]:
     return {
         "use_context": bool(get(cfg, "model.use_context")),
+        "context_fields": list(get(cfg, "model.context_fields")),
         "max_length": int(get(cfg, "model.max_length")),
         "text_prefix": get(cfg, "model.text_prefix") or "",
         "context_prefix": get(cfg, "model.context_prefix") or "",
@@ -250,7 +251,7 @@ def _fit_transformer(clauses, y, cfg, label_ids, meta, *, progress: bool) -> Tra
                     dropout=float(get(cfg, "model.dropout")), pos_weight=pw,
                     sep_token_id=tokenizer.sep_token_id)
     inp = input_config(cfg)
-    pairs = as_pairs(clauses)
+    pairs = as_pairs(clauses, inp["context_fields"])
     device = _device(cfg)
     labels_f = np.asarray(y, dtype=np.float32)
     if cached:
@@ -477,7 +478,8 @@ def fit_with_thresholds(clauses: Sequence[Clause], cfg: dict, *, progress: bool 
                                            max_folds=get(cfg, "thresholds.max_inner_folds"), progress=progress)
         th = tune_thresholds(y[covered], probs[covered], grid=tuple(get(cfg, "thresholds.grid")),
                              default=float(get(cfg, "thresholds.default")),
-                             min_positive=int(get(cfg, "thresholds.min_positive")))
+                             min_positive=int(get(cfg, "thresholds.min_positive")),
+                             prior_strength=float(get(cfg, "thresholds.prior_strength")))
         dec = (probs[covered] >= th[None, :]).astype(int)
         oof_metrics = compute_metrics(y[covered], dec, tax.label_ids, len(tax.themes))
         oof_metrics["note"] = ("out-of-fold on the training data with the tuned thresholds "

@@ -1,0 +1,153 @@
+"""The gold file is built, not edited: sources + segmenter + human decisions → ``labels/clauses.jsonl``.
+
+The chain (``policytag labels build``):
+
+1. every source document (the five seeds ``labels/sources/*.txt`` with ``sources/meta.yaml``,
+   and every corpus folder ``labels/sources/corpus/<slug>/``) is read and segmented by the
+   project's own ingestion and segmenter, with its document metadata;
+2. each clause takes the first-pass annotator's decision from its decisions file
+   (``labels/work/<doc>.decisions.tsv`` for the seeds, ``labels/work/corpus/<slug>.decisions.tsv``
+   for the corpus): ``clause_id TAB themes TAB measures [TAB # note]``;
+3. the resolutions files (``labels/work/resolutions.tsv``, ``labels/work/corpus/resolutions.tsv``:
+   the final labels of clauses changed after comparing the two passes) replace those labels.
+
+Every clause must have exactly one decision and every decision must name an existing clause,
+so a change to the segmenter that changes the clauses shows up here (and in the test that
+checks the chain reproduces the shipped gold file) instead of silently shifting labels.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from policytag import paths
+from policytag.clause import Clause
+from policytag.data.taxonomy import Taxonomy, load_taxonomy
+from policytag.errors import InputError
+from policytag.text.ingestion import load_source
+from policytag.text.segmentation import segment
+
+THEME_CODES = {"Y": "youth", "F": "farmers", "W": "workers", "E": "elderly", "O": "officials",
+               "I": "infrastructure"}
+MEASURE_CODES = {"GP": "goal_planning", "OR": "organization", "RG": "regulation",
+                 "IE": "incentive_evaluation", "FU": "funding", "TA": "talent",
+                 "FB": "facility_building", "CM": "content_media", "ET": "education_training",
+                 "AC": "activities", "CO": "cooperation_market"}
+
+
+@dataclass(frozen=True)
+class Decision:
+    clause_id: str
+    themes: list[str]
+    measures: list[str]
+    note: str = ""
+    where: str = ""
+
+
+@dataclass
+class GoldBuild:
+    clauses: list[Clause]
+    undecided: list[str] = field(default_factory=list)
+    orphans: list[str] = field(default_factory=list)
+    relabeled: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.undecided and not self.orphans
+
+
+def _parse_ids(text: str, codes: dict[str, str], dimension: str, tax: Taxonomy, where: str) -> list[str]:
+    text = text.strip()
+    if text in ("", "-"):
+        return []
+    out: list[str] = []
+    for tok in text.replace(",", " ").split():
+        lid = codes.get(tok.upper(), tok)
+        for lab in tax.validate([lid], dimension, where):
+            if lab not in out:
+                out.append(lab)
+    return out
+
+
+def read_decisions(path: str | os.PathLike, taxonomy: Taxonomy | None = None) -> dict[str, Decision]:
+    """Decisions keyed by clause id; unknown codes and duplicate ids name file:line."""
+    tax = taxonomy or load_taxonomy()
+    out: dict[str, Decision] = {}
+    p = Path(path)
+    for lineno, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        parts = line.split("\t")
+        where = f"{p}:{lineno}"
+        if len(parts) < 3:
+            raise InputError(f"{where}: expected clause_id TAB themes TAB measures [TAB # note]")
+        cid = parts[0].strip()
+        if cid in out:
+            raise InputError(f"{where}: {cid} is decided twice")
+        note = "\t".join(parts[3:]).strip().lstrip("#").strip()
+        out[cid] = Decision(cid, _parse_ids(parts[1], THEME_CODES, "themes", tax, where),
+                            _parse_ids(parts[2], MEASURE_CODES, "measures", tax, where), note, where)
+    return out
+
+
+def source_documents(sources_dir: Path | None = None) -> list[Path]:
+    """The seed files and corpus folders, in a fixed order (seeds first)."""
+    root = Path(sources_dir or paths.SOURCES_DIR)
+    seeds = sorted(root.glob("*.txt"))
+    corpus_dir = root / "corpus"
+    corpus = sorted(p for p in corpus_dir.iterdir() if p.is_dir()) if corpus_dir.is_dir() else []
+    return seeds + corpus
+
+
+def segment_sources(sources_dir: Path | None = None) -> dict[str, list[Clause]]:
+    """Clauses of every source document, keyed by doc id (what the labelers labeled)."""
+    out: dict[str, list[Clause]] = {}
+    for src in source_documents(sources_dir):
+        doc = load_source(src)
+        out[doc.doc_id] = segment(doc)
+    return out
+
+
+def decisions_file(doc_id: str, seed: bool, work_dir: Path) -> Path:
+    return work_dir / f"{doc_id}.decisions.tsv" if seed else work_dir / "corpus" / f"{doc_id}.decisions.tsv"
+
+
+def build_gold(sources_dir: Path | None = None, work_dir: Path | None = None,
+               taxonomy: Taxonomy | None = None, only_decided: bool = False) -> GoldBuild:
+    """Run the chain. ``only_decided=True`` leaves out documents without a decisions file
+    (work in progress) instead of reporting their clauses as undecided."""
+    tax = taxonomy or load_taxonomy()
+    work = Path(work_dir or paths.LABELS_DIR / "work")
+    seeds = {p.stem for p in Path(sources_dir or paths.SOURCES_DIR).glob("*.txt")}
+    resolutions: dict[str, Decision] = {}
+    for res in (work / "resolutions.tsv", work / "corpus" / "resolutions.tsv"):
+        if res.exists():
+            resolutions.update(read_decisions(res, tax))
+    build = GoldBuild([])
+    seen: set[str] = set()
+    for src in source_documents(sources_dir):
+        doc = load_source(src)
+        clauses = segment(doc)
+        dec_path = decisions_file(doc.doc_id, src.stem in seeds and src.is_file(), work)
+        if not dec_path.exists():
+            if not only_decided:
+                build.undecided.extend(c.clause_id for c in clauses)
+            continue
+        decisions = read_decisions(dec_path, tax)
+        ids = {c.clause_id for c in clauses}
+        build.orphans.extend(f"{d.where} {d.clause_id}" for d in decisions.values() if d.clause_id not in ids)
+        for c in clauses:
+            d = decisions.get(c.clause_id)
+            if d is None:
+                build.undecided.append(c.clause_id)
+                continue
+            final = resolutions.get(c.clause_id, d)
+            if final is not d and (sorted(final.themes), sorted(final.measures)) != (sorted(d.themes), sorted(d.measures)):
+                build.relabeled += 1
+            c.themes, c.measures, c.source = list(final.themes), list(final.measures), "gold"
+            build.clauses.append(c)
+            seen.add(c.clause_id)
+    build.orphans.extend(f"{r.where} {cid}" for cid, r in resolutions.items() if cid not in seen)
+    return build
