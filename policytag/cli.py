@@ -34,6 +34,7 @@ COMMAND_MODULES = [
     "policytag.serving.commands",      # predict, export-onnx
     "policytag.serving.app_commands",  # serve
     "policytag.commands_corrections",  # corrections ..., models ..., retrain, review-queue
+    "policytag.commands_analysis",     # compare, agencies, targets
 ]
 
 for _name in COMMAND_MODULES:
