@@ -164,7 +164,7 @@ def register(app: typer.Typer) -> None:
             write_targets_xlsx(targets, out, rows, source=src)
         else:
             write_rows([t.to_dict() for t in targets], out)
-        warnings = plot_targets(targets, fig, caption=src) if fig else []
+        warnings = plot_targets(targets, fig, caption=src, doc_ids=[r.get("doc_id", "") for r in rows]) if fig else []
         console = _console()
         console.print(f"{len(targets)} quantified targets in {len({(t.doc_id, t.clause_id) for t in targets})} of "
                       f"{len(rows)} clauses", highlight=False)

@@ -50,8 +50,9 @@ def write_targets_xlsx(targets: Sequence[Target], path: str | os.PathLike, rows:
 
 
 def plot_targets(targets: Sequence[Target], path: str | os.PathLike, taxonomy=None, caption: str = "",
-                 dpi: int = 150) -> list[str]:
-    """Two panels: targets per document by deadline, and targets per measure type of their clause."""
+                 dpi: int = 150, doc_ids: Sequence[str] | None = None) -> list[str]:
+    """Two panels: targets per document by deadline (``doc_ids``: documents to show, also those
+    without targets), and targets per measure type of their clause."""
     from policytag.taxonomy import load_taxonomy
 
     path = Path(path)
@@ -60,7 +61,7 @@ def plot_targets(targets: Sequence[Target], path: str | os.PathLike, taxonomy=No
     tax = taxonomy or load_taxonomy()
     plt = setup_matplotlib()
     warnings = [] if apply_font() else [NO_CJK_FONT]
-    docs = list(dict.fromkeys(t.doc_id for t in targets))
+    docs = list(dict.fromkeys([*(doc_ids or []), *(t.doc_id for t in targets)]))
     deadlines = sorted({t.deadline or NO_DEADLINE for t in targets}, key=lambda d: (d == NO_DEADLINE, d))
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(14, 0.5 * max(len(docs), 6) + 2.5), constrained_layout=True)
     left = [0] * len(docs)
