@@ -155,6 +155,9 @@ def doc_year(doc_id: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
+_year_in_id = doc_year  # extract_targets' ``doc_year`` argument shadows the function
+
+
 def extract_targets(clause: Any, doc_year: int | None = None) -> list[Target]:
     """The quantified targets of one clause (a tagged row, a ``Clause`` or a plain string).
 
@@ -163,7 +166,7 @@ def extract_targets(clause: Any, doc_year: int | None = None) -> list[Target]:
     """
     doc_id, clause_id, text, context, themes, measures = _fields(clause)
     if doc_year is None:
-        doc_year = _doc_year(doc_id)
+        doc_year = _year_in_id(doc_id)
     t, index = _clean(text)
     cands = _candidates(t, doc_year)
     out: list[Target] = []
@@ -240,10 +243,6 @@ def _fields(clause: Any) -> tuple[str, str, str, str, list[str], list[str]]:
     get = clause.get if isinstance(clause, dict) else (lambda k, d=None: getattr(clause, k, d))
     return (get("doc_id", "") or "", get("clause_id", "") or "", get("text", "") or "", get("context", "") or "",
             list(get("themes", None) or []), list(get("measures", None) or []))
-
-
-def _doc_year(doc_id: str) -> int | None:
-    return doc_year(doc_id)
 
 
 def _num(v: float) -> float | int:
@@ -383,8 +382,6 @@ def _candidates(t: str, doc_year: int | None) -> list[_Cand]:
             if t.startswith(w, ue):
                 cmp_after, end = c, ue + len(w)
                 break
-        if t.startswith("以上", end):  # "及以上" done; "(含)以上" is a level, not a comparator
-            pass
         comparator = cmp_after or inside or _before_cmp(t, s)
         out.append(_Cand(s, end, e, v * mult, (v2 * mult) if v2 is not None else None,
                          unit if unit or not pct else "%", comparator))
