@@ -29,11 +29,12 @@ def version() -> None:
 # Modules that define ``register(app: typer.Typer)``. Each area owns its module.
 COMMAND_MODULES = [
     "policytag.cli.segment",      # segment
-    "policytag.cli.labels",       # labels validate | stats
-    "policytag.cli.train",     # train, evaluate
+    "policytag.cli.labels",       # labels validate | stats | agreement | build
+    "policytag.cli.train",        # train, evaluate
     "policytag.cli.predict",      # predict, export-onnx
-    "policytag.cli.serve",  # serve
+    "policytag.cli.serve",        # serve
     "policytag.cli.corrections",  # corrections ..., models ..., retrain, review-queue
+    "policytag.cli.analysis",     # compare, agencies, targets
 ]
 
 for _name in COMMAND_MODULES:
