@@ -283,5 +283,22 @@ def build_cmd(
               f"({res.relabeled} relabeled by resolutions)")
 
 
+@labels_app.command("split")
+def split_cmd(
+    output: Path = typer.Option(paths.SPLITS_FILE, "--output", "-o", help="Splits file to write."),
+    test_share: float = typer.Option(0.2, "--test-share", help="Share of the documents held out as the fixed test set."),
+    folds: int = typer.Option(10, "--folds", "-k", help="Cross-validation folds over the other documents."),
+    seed: int = typer.Option(0, "--seed", help="Random seed of the stratified draw."),
+) -> None:
+    """Draw the fixed test documents (stratified by genre family and level) and the CV folds."""
+    from policytag.clause import atomic_write_text
+    from policytag.data.dataset import load_gold, make_splits, splits_yaml
+
+    gold = load_gold()
+    sp = make_splits(gold, test_share, folds, seed)
+    atomic_write_text(output, splits_yaml(sp, gold))
+    _console().print(f"wrote {output}: {len(sp['test_docs'])} test documents, {len(sp['folds'])} folds")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(labels_app, name="labels")

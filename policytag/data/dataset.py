@@ -524,3 +524,34 @@ def stratified_test_docs(clauses: Sequence[Clause], share: float = 0.2, seed: in
             k = 1
         out.extend(rng.sample(members, k))
     return sorted(out)
+
+
+def make_splits(clauses: Sequence[Clause], test_share: float = 0.2, k: int = 10, seed: int = 0) -> dict:
+    """The fixed test documents (stratified by genre family and level) and the document-grouped
+    ``k`` folds over the other documents (as :func:`grouped_folds` computes them)."""
+    test = stratified_test_docs(clauses, test_share, seed)
+    rest = [c for c in clauses if c.doc_id not in set(test)]
+    return {"version": 2, "test_docs": test, "dev_docs": [], "folds": fold_docs(rest, k),
+            "seed": seed, "test_share": test_share}
+
+
+def splits_yaml(splits: dict, clauses: Sequence[Clause]) -> str:
+    """splits.yaml text with a header saying how it was made and what the test set holds."""
+    test = set(splits["test_docs"])
+    n_test = sum(1 for c in clauses if c.doc_id in test)
+    fam = Counter(genre_family(c.genre) for c in {c.doc_id: c for c in clauses if c.doc_id in test}.values())
+    head = [
+        "# Document-grouped splits of labels/clauses.jsonl, written by `policytag labels split`.",
+        "# Clauses of one document never sit on both sides of an evaluation, so every figure",
+        "# measures generalisation to new documents. Read with policytag.data.dataset.load_splits().",
+        f"# test_docs: {len(test)} of {len({c.doc_id for c in clauses})} documents ({n_test} clauses), drawn at random",
+        f"#   (seed {splits['seed']}) within each (genre family, level) stratum, {splits['test_share']:.0%} of each;",
+        "#   families: " + ", ".join(f"{k} {v}" for k, v in sorted(fam.items())) + ".",
+        "#   Never used for training, threshold tuning or choosing the recipe; `policytag evaluate`",
+        "#   and the retraining promotion gate score on them.",
+        f"# folds: {len(splits['folds'])} document-grouped folds over the other documents for `policytag train --cv`",
+        "#   (policytag.data.dataset.grouped_folds: largest documents first into the lightest fold).",
+    ]
+    body = yaml.safe_dump({k: splits[k] for k in ("version", "seed", "test_share", "test_docs", "dev_docs", "folds")},
+                          allow_unicode=True, sort_keys=False, default_flow_style=None, width=200)
+    return "\n".join(head) + "\n" + body

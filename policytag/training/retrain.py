@@ -42,12 +42,17 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from policytag.clause import Clause, write_jsonl
-from policytag.data.corrections import CorrectionStore, clause_key
 from policytag import paths
-from policytag.errors import InputError, ModelNotFoundError, PolicytagError
-from policytag.modeling.registry import ModelRegistry, file_lock
+from policytag.clause import Clause, write_jsonl
+from policytag.config import load_config
+from policytag.data import dataset
+from policytag.data.corrections import CorrectionStore, clause_key
 from policytag.data.taxonomy import load_taxonomy
+from policytag.errors import InputError, ModelNotFoundError, PolicytagError
+from policytag.modeling.classifier import PolicyClassifier
+from policytag.modeling.registry import ModelRegistry, file_lock
+from policytag.training.evaluation import bootstrap_docs, evaluate
+from policytag.training import trainer
 
 MAIN_METRIC = "mean_micro_f1"
 MAIN_METRIC_DESCRIPTION = "mean of theme micro-F1 and measure micro-F1 on the test documents"
@@ -129,52 +134,41 @@ def build_training_data(gold: Sequence[Clause], corrections: Sequence[Clause],
 
 # --------------------------------------------------------------------------- metrics
 
-def _micro_f1(y: np.ndarray, p: np.ndarray) -> float:
-    tp = float(np.sum((y == 1) & (p == 1)))
-    fp = float(np.sum((y == 0) & (p == 1)))
-    fn = float(np.sum((y == 1) & (p == 0)))
-    return 0.0 if tp + fp + fn == 0 else 2 * tp / (2 * tp + fp + fn)
-
-
-def main_metric_scores(model: Any, clauses: Sequence[Clause], probs: np.ndarray | None = None) -> dict[str, float]:
-    """``{"theme_micro_f1", "measure_micro_f1", "mean_micro_f1"}`` of ``model`` on labeled clauses."""
-    if not clauses:
-        return {}
-    tax = load_taxonomy()
-    label_ids = list(model.label_ids)
-    if probs is None:
-        probs = model.predict_proba(list(clauses))
-    dec = (np.asarray(probs) >= np.asarray(model.thresholds)[None, :]).astype(int)
-    out = {}
-    for dim, name in (("themes", "theme_micro_f1"), ("measures", "measure_micro_f1")):
-        ids = tax.ids(dim)
-        cols = [label_ids.index(i) for i in ids]
-        y = np.array([[int(i in (getattr(c, dim) or [])) for i in ids] for c in clauses], dtype=int)
-        out[name] = round(_micro_f1(y, dec[:, cols]), 4)
-    out[MAIN_METRIC] = round((out["theme_micro_f1"] + out["measure_micro_f1"]) / 2, 4)
-    return out
-
-
 def evaluate_model(model: Any, clauses: Sequence[Clause]) -> dict[str, Any]:
-    """The main metric (and its two parts) plus the full ``training.evaluation.evaluate`` report."""
+    """The main metric (and its two parts) plus the full ``training.evaluation.evaluate`` report;
+    ``"decisions"`` holds the 0/1 matrix (for the document bootstrap of the promotion gate)."""
     if not clauses:
         return {}
     probs = model.predict_proba(list(clauses))
-    out: dict[str, Any] = {}
-    try:
-        from policytag.training.evaluation import evaluate
-
-        report = evaluate(model, list(clauses), probs=probs)
-        out["theme_micro_f1"] = float(report["themes"]["micro_f1"])
-        out["measure_micro_f1"] = float(report["measures"]["micro_f1"])
-        out[MAIN_METRIC] = round((out["theme_micro_f1"] + out["measure_micro_f1"]) / 2, 4)
-        out["theme_macro_f1"] = float(report["themes"]["macro_f1"])
-        out["measure_macro_f1"] = float(report["measures"]["macro_f1"])
-        out["report"] = _jsonable(report)
-    except (ImportError, KeyError, TypeError):  # evaluation module missing or changed: compute it here
-        out.update(main_metric_scores(model, clauses, probs))
+    report = evaluate(model, list(clauses), probs=probs)
+    out: dict[str, Any] = {
+        "theme_micro_f1": float(report["themes"]["micro_f1"]),
+        "measure_micro_f1": float(report["measures"]["micro_f1"]),
+        "theme_macro_f1": float(report["themes"]["macro_f1"]),
+        "measure_macro_f1": float(report["measures"]["macro_f1"]),
+    }
+    out[MAIN_METRIC] = round((out["theme_micro_f1"] + out["measure_micro_f1"]) / 2, 4)
+    out["report"] = _jsonable(report)
     out["n"] = len(clauses)
+    out["n_docs"] = len({c.doc_id for c in clauses})
+    out["decisions"] = model.decide(probs)
     return out
+
+
+def gate(test: Sequence[Clause], new: dict, prod: dict, n_boot: int = 1000) -> dict | None:
+    """Uncertainty of new − production on the test documents: the difference of the main
+    metric recomputed on documents resampled with replacement (95% interval, share of
+    resamples in which the new model is worse)."""
+    if "decisions" not in new or "decisions" not in prod:
+        return None
+    tax = load_taxonomy()
+    y = dataset.label_matrix(list(test), tax)
+    return bootstrap_docs(list(test), y, prod["decisions"], new["decisions"], tax.label_ids, len(tax.themes),
+                          n_boot=n_boot)
+
+
+def _public(metrics: dict) -> dict:
+    return {k: v for k, v in metrics.items() if k != "decisions"}
 
 
 def _jsonable(obj: Any) -> Any:
@@ -245,31 +239,25 @@ def _clauses(value: Any, default: Callable[[], list[Clause]]) -> list[Clause]:
     if value is None:
         return default()
     if isinstance(value, (str, os.PathLike)):
-        from policytag.data.dataset import load_gold
-
-        return load_gold(value)
+        return dataset.load_gold(value)
     return list(value)
 
 
 def _train(clauses: list[Clause], cfg: dict, out: Path, progress: bool, on_progress: ProgressFn | None) -> Path:
-    from policytag.training.trainer import train
-
     kwargs: dict[str, Any] = {"progress": progress}
     if on_progress is not None:  # pass a fine-grained callback if the trainer accepts one
         import inspect
 
-        params = inspect.signature(train).parameters
+        params = inspect.signature(trainer.train).parameters
         cb = lambda frac, msg="training": _emit(on_progress, "train", float(frac), str(msg))  # noqa: E731
         for name in ("on_progress", "progress_callback", "callback"):
             if name in params:
                 kwargs[name] = cb
                 break
-    return Path(train(clauses, cfg, out, **kwargs))
+    return Path(trainer.train(clauses, cfg, out, **kwargs))
 
 
 def _load_model(path: Path):
-    from policytag.modeling.classifier import PolicyClassifier
-
     return PolicyClassifier.from_pretrained(path)
 
 
@@ -285,9 +273,6 @@ def retrain(config: str | os.PathLike = "default", overrides: Sequence[str] = ()
     promotes (dry comparison). ``on_progress(stage, fraction, message)`` reports progress.
     Raises :class:`PolicytagError` when another retraining holds the registry.
     """
-    from policytag.data import dataset
-    from policytag.config import load_config
-
     t0 = time.monotonic()
     registry = registry or ModelRegistry()
     cfg = load_config(config, overrides)
@@ -339,6 +324,11 @@ def retrain(config: str | os.PathLike = "default", overrides: Sequence[str] = ()
             new_score = new_metrics.get(MAIN_METRIC)
             prod_score = prod_metrics.get(MAIN_METRIC)
             delta = None if new_score is None or prod_score is None else round(new_score - prod_score, 4)
+            unc = gate(data.test, new_metrics, prod_metrics) if delta is not None else None
+            docs = new_metrics.get("n_docs", 0)
+            why = "" if unc is None else (
+                f" on {docs} test document(s): change {delta:+.4f}, 95% interval over documents "
+                f"[{unc['ci95'][0]:+.4f}, {unc['ci95'][1]:+.4f}], worse in {unc['p_below_zero']:.0%} of resamples")
             if not promote:
                 decision, reason = False, "not promoted (comparison only)"
             elif parent is None:
@@ -349,15 +339,18 @@ def retrain(config: str | os.PathLike = "default", overrides: Sequence[str] = ()
                 decision, reason = False, ("kept as candidate: no test clauses to compare on "
                                            "(promote with `policytag models promote VERSION` or --force)")
             elif new_score + TOLERANCE >= prod_score:
-                decision, reason = True, f"promoted: not worse on {MAIN_METRIC} ({new_score:.4f} >= {prod_score:.4f})"
+                decision, reason = True, (f"promoted: not worse on {MAIN_METRIC} ({new_score:.4f} >= {prod_score:.4f})"
+                                          + why)
             else:
                 decision, reason = False, (f"kept as candidate: worse on {MAIN_METRIC} ({new_score:.4f} < "
-                                           f"{prod_score:.4f}); promote anyway with `policytag models promote VERSION`")
+                                           f"{prod_score:.4f}){why}; promote anyway with "
+                                           "`policytag models promote VERSION`")
 
             _emit(on_progress, "register", 0.0, "registering the new version")
             report = {
                 "metric": MAIN_METRIC, "metric_description": MAIN_METRIC_DESCRIPTION,
-                "new": new_metrics, "production": prod_metrics, "production_version": parent,
+                "new": _public(new_metrics), "production": _public(prod_metrics), "production_version": parent,
+                "uncertainty": unc,
                 "test_docs": sorted(set(test_docs)), "config": str(config), "overrides": list(overrides),
                 "data": {k: v for k, v in asdict(data).items() if k not in ("train", "test")},
             }
@@ -366,7 +359,7 @@ def retrain(config: str | os.PathLike = "default", overrides: Sequence[str] = ()
                                                   encoding="utf-8")
             vid = registry.register(
                 model_dir, parent=parent, corrections=data.corrections, data_hash=data_hash,
-                metrics={k: v for k, v in new_metrics.items() if k != "report"},
+                metrics={k: v for k, v in _public(new_metrics).items() if k != "report"},
                 main_metric=new_score, compared_with={"version": parent, MAIN_METRIC: prod_score} if parent else None,
                 delta=delta, overrides=data.overrides, added=data.added, held_out=data.held_out,
                 n_train=len(data.train), n_test=len(data.test), corrections_max_id=watermark,
@@ -381,8 +374,8 @@ def retrain(config: str | os.PathLike = "default", overrides: Sequence[str] = ()
     return RetrainResult(
         version=vid, path=str(registry.versions_dir / vid), promoted=decision, reason=reason, parent=parent,
         new_score=new_score, production_score=prod_score, delta=delta,
-        new_metrics={k: v for k, v in new_metrics.items() if k != "report"},
-        production_metrics={k: v for k, v in prod_metrics.items() if k != "report"},
+        new_metrics={k: v for k, v in _public(new_metrics).items() if k != "report"},
+        production_metrics={k: v for k, v in _public(prod_metrics).items() if k != "report"},
         data_hash=data_hash, n_train=len(data.train), n_test=len(data.test), corrections=data.corrections,
         overrides=data.overrides, changed=data.changed, added=data.added, held_out=data.held_out,
         corrections_max_id=watermark, seconds=round(time.monotonic() - t0, 1),
