@@ -204,8 +204,10 @@ def stats(
 
 @labels_app.command("agreement")
 def agreement_cmd(
-    first: Path = typer.Argument(..., help="First labeling pass (JSON Lines; all clauses)."),
-    second: Path = typer.Argument(..., help="Second, independent pass (a sample of the same clause ids)."),
+    first: Optional[Path] = typer.Argument(None, help="First labeling pass (JSON Lines; all clauses)."),
+    second: Optional[Path] = typer.Argument(None, help="Second, independent pass (a sample of the same clause ids)."),
+    corpus: bool = typer.Option(False, "--corpus", help="The corpus passes: labels/work/corpus/*.decisions.tsv "
+                                "against labels/work/corpus-pass2/*.decisions.tsv (no FIRST/SECOND needed)."),
     as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON."),
     show: bool = typer.Option(False, "--show", help="List the clauses on which the passes disagree."),
     taxonomy: Optional[Path] = typer.Option(None, help="Taxonomy YAML (default: labels/taxonomy.yaml)."),
@@ -215,8 +217,14 @@ def agreement_cmd(
     from policytag.data.taxonomy import load_taxonomy
 
     tax = load_taxonomy(taxonomy)
-    a = load_gold(first, tax)
-    b = load_gold(second, tax)
+    if corpus:
+        from policytag.data.gold import corpus_passes
+
+        a, b = corpus_passes(taxonomy=tax)
+    elif first is None or second is None:
+        raise PolicytagError("give FIRST and SECOND pass files, or --corpus")
+    else:
+        a, b = load_gold(first, tax), load_gold(second, tax)
     res = agreement(a, b, tax)
     if as_json:
         out = dict(res)

@@ -151,3 +151,33 @@ def build_gold(sources_dir: Path | None = None, work_dir: Path | None = None,
             seen.add(c.clause_id)
     build.orphans.extend(f"{r.where} {cid}" for cid, r in resolutions.items() if cid not in seen)
     return build
+
+
+def corpus_passes(work_dir: Path | None = None, taxonomy: Taxonomy | None = None) -> tuple[list[Clause], list[Clause]]:
+    """The two passes over the corpus second-pass sample: (first pass, second pass) clauses
+    of the sampled clause ids, from ``work/corpus/<doc>.decisions.tsv`` (first) and
+    ``work/corpus-pass2/<labeler>.decisions.tsv`` over ``<labeler>.sample.jsonl`` (second).
+    Sample clauses whose first-pass file does not exist yet are left out."""
+    from policytag.clause import load_clauses
+
+    tax = taxonomy or load_taxonomy()
+    work = Path(work_dir or paths.LABELS_DIR / "work")
+    first, second = [], []
+    cache: dict[str, dict[str, Decision]] = {}
+    for sample in sorted((work / "corpus-pass2").glob("*.sample.jsonl")):
+        dec_file = sample.with_name(sample.name.replace(".sample.jsonl", ".decisions.tsv"))
+        if not dec_file.exists():
+            continue
+        p2 = read_decisions(dec_file, tax)
+        for c in load_clauses(sample):
+            if c.doc_id not in cache:
+                f = work / "corpus" / f"{c.doc_id}.decisions.tsv"
+                cache[c.doc_id] = read_decisions(f, tax) if f.exists() else {}
+            d1, d2 = cache[c.doc_id].get(c.clause_id), p2.get(c.clause_id)
+            if d1 is None or d2 is None:
+                continue
+            first.append(Clause(doc_id=c.doc_id, clause_id=c.clause_id, text=c.text, context=c.context,
+                                themes=list(d1.themes), measures=list(d1.measures)))
+            second.append(Clause(doc_id=c.doc_id, clause_id=c.clause_id, text=c.text, context=c.context,
+                                 themes=list(d2.themes), measures=list(d2.measures)))
+    return first, second
