@@ -320,6 +320,22 @@ def top_layers_forward(encoder, hidden, attention_mask, start: int):
     return hidden
 
 
+def bottom_layers_forward(encoder, input_ids, attention_mask, start: int, token_type_ids=None):
+    """The input of block ``start`` (embeddings, then blocks ``0..start-1``) without running
+    the blocks above it: what a frozen lower part contributes, at ``start/len`` of the cost."""
+    from transformers.masking_utils import create_bidirectional_mask
+
+    kw = {"input_ids": input_ids}
+    if token_type_ids is not None:
+        kw["token_type_ids"] = token_type_ids
+    hidden = encoder.embeddings(**kw)
+    mask = create_bidirectional_mask(config=encoder.config, inputs_embeds=hidden, attention_mask=attention_mask)
+    for layer in encoder_layers(encoder)[:start]:
+        out = layer(hidden, mask)
+        hidden = out[0] if isinstance(out, tuple) else out
+    return hidden
+
+
 def build_net(encoder, num_labels: int, pooling: str = "mean", dropout: float = 0.1, pos_weight=None,
               sep_token_id: int | None = None):
     """The classification network: encoder + pooling + dropout + linear head (17 logits)."""

@@ -34,7 +34,8 @@ from policytag.errors import ConfigError, ModelNotFoundError, PolicytagError
 from policytag.data.taxonomy import load_taxonomy
 from policytag.data import dataset as D
 from policytag.training.evaluation import compute_metrics
-from policytag.modeling.classifier import (PolicyClassifier, TransformerClassifier, as_pairs, build_net, encode_pairs,
+from policytag.modeling.classifier import (PolicyClassifier, TransformerClassifier, as_pairs, bottom_layers_forward,
+                                         build_net, encode_pairs,
                                          encoder_layers, first_segment_mask)
 from policytag.training.thresholds import tune_thresholds
 
@@ -373,7 +374,8 @@ def cached_hidden(encoder, tokenizer, pairs, inp, start: int, *, key: str, devic
             for b in it:
                 enc = encode_pairs(tokenizer, b, inp)
                 enc = {k2: v.to(device) for k2, v in enc.items()}
-                hs = encoder(**enc, output_hidden_states=True).hidden_states[start]
+                hs = bottom_layers_forward(encoder, enc["input_ids"], enc["attention_mask"], start,
+                                           enc.get("token_type_ids"))
                 lens = enc["attention_mask"].sum(1).tolist()
                 text_lens = first_segment_mask(enc["input_ids"], tokenizer.sep_token_id).sum(1).tolist()
                 for p, h, n, nt in zip(b, hs, lens, text_lens):
