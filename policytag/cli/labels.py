@@ -291,6 +291,21 @@ def build_cmd(
               f"({res.relabeled} relabeled by resolutions)")
 
 
+@labels_app.command("remap")
+def remap_cmd(
+    write: bool = typer.Option(False, "--write", help="Rewrite decision files, resolutions and snapshots."),
+) -> None:
+    """After a segmenter change: carry decisions to the new clauses by text (never by position)."""
+    from policytag.data.gold import remap_all
+
+    con = _console()
+    res = remap_all(write=write)
+    for r in res:
+        con.print(f"{r.doc_id}: {len(r.decisions)} decisions kept ({r.moved} moved to a new id), "
+                  f"{len(r.dropped)} dropped {r.dropped[:4]}, {len(r.new)} new clause(s) to label {r.new[:4]}")
+    con.print(f"{len(res)} document(s) changed" + ("" if write else " (dry run: add --write)"))
+
+
 @labels_app.command("split")
 def split_cmd(
     output: Path = typer.Option(paths.SPLITS_FILE, "--output", "-o", help="Splits file to write."),

@@ -181,3 +181,120 @@ def corpus_passes(work_dir: Path | None = None, taxonomy: Taxonomy | None = None
             second.append(Clause(doc_id=c.doc_id, clause_id=c.clause_id, text=c.text, context=c.context,
                                  themes=list(d2.themes), measures=list(d2.measures)))
     return first, second
+
+
+# --------------------------------------------------------------------------- re-segmenting
+
+@dataclass
+class Remap:
+    doc_id: str
+    decisions: list[Decision]
+    dropped: list[str]      # labeled clauses the segmenter no longer produces (e.g. junk it now removes)
+    new: list[str]          # clauses without a decision (the segmenter now splits differently)
+    moved: int              # decisions carried to a clause whose id changed
+    id_map: dict[str, str] = field(default_factory=dict)  # old clause id -> new clause id
+
+
+def _norm(text: str) -> str:
+    return "".join(ch for ch in text if ch.isalnum())
+
+
+def remap_document(snapshot: list[Clause], decisions: dict[str, Decision], clauses: list[Clause]) -> Remap:
+    """Carry decisions made on ``snapshot`` (what the labeler saw) to ``clauses`` (what the
+    segmenter produces now) by clause text — exact first, then ignoring punctuation and
+    spaces — never by position, so a removed junk line cannot shift labels onto other clauses."""
+    by_text: dict[str, list[str]] = {}
+    by_norm: dict[str, list[str]] = {}
+    for c in snapshot:
+        if c.clause_id in decisions:
+            by_text.setdefault(c.text, []).append(c.clause_id)
+            by_norm.setdefault(_norm(c.text), []).append(c.clause_id)
+    used: set[str] = set()
+    out, new, moved = [], [], 0
+    id_map: dict[str, str] = {}
+    for c in clauses:
+        cands = [i for i in by_text.get(c.text, []) if i not in used] or \
+                [i for i in by_norm.get(_norm(c.text), []) if i not in used]
+        if not cands:
+            new.append(c.clause_id)
+            continue
+        old = cands[0]
+        used.add(old)
+        id_map[old] = c.clause_id
+        d = decisions[old]
+        moved += old != c.clause_id
+        out.append(Decision(c.clause_id, d.themes, d.measures, d.note, d.where))
+    dropped = [c.clause_id for c in snapshot if c.clause_id in decisions and c.clause_id not in used]
+    return Remap(snapshot[0].doc_id if snapshot else "", out, dropped, new, moved, id_map)
+
+
+def _codes(ids: list[str], codes: dict[str, str]) -> str:
+    inv = {v: k for k, v in codes.items()}
+    return " ".join(inv.get(i, i) for i in ids) or "-"
+
+
+def write_decisions(path: Path, decisions: list[Decision], header: str) -> None:
+    from policytag.clause import atomic_write_text
+
+    lines = [header.rstrip("\n")]
+    for d in decisions:
+        note = f"\t# {d.note}" if d.note else ""
+        lines.append(f"{d.clause_id}\t{_codes(d.themes, THEME_CODES)}\t{_codes(d.measures, MEASURE_CODES)}{note}")
+    atomic_write_text(path, "\n".join(lines) + "\n")
+
+
+def snapshot_file(doc_id: str, seed: bool, work_dir: Path) -> Path:
+    return work_dir / f"{doc_id}.unlabeled.jsonl" if seed else work_dir / "corpus" / f"{doc_id}.unlabeled.jsonl"
+
+
+def remap_all(sources_dir: Path | None = None, work_dir: Path | None = None, write: bool = False,
+              taxonomy: Taxonomy | None = None) -> list[Remap]:
+    """After a segmenter change: carry every document's decisions (and the resolutions) to the
+    clauses the segmenter now produces; with ``write=True`` rewrite the decision files, the
+    resolutions and the labelers' snapshots (``*.unlabeled.jsonl``). Clauses left without a
+    decision are listed at the end of their decisions file as ``# UNDECIDED`` lines to label."""
+    from policytag.clause import load_clauses, write_jsonl
+
+    tax = taxonomy or load_taxonomy()
+    work = Path(work_dir or paths.LABELS_DIR / "work")
+    seeds = {p.stem for p in Path(sources_dir or paths.SOURCES_DIR).glob("*.txt")}
+    results, id_map = [], {}
+    for src in source_documents(sources_dir):
+        doc = load_source(src)
+        seed = src.is_file() and src.stem in seeds
+        dec_path, snap_path = decisions_file(doc.doc_id, seed, work), snapshot_file(doc.doc_id, seed, work)
+        if not dec_path.exists() or not snap_path.exists():
+            continue
+        clauses = segment(doc)
+        snapshot = load_clauses(snap_path)
+        r = remap_document(snapshot, read_decisions(dec_path, tax), clauses)
+        r.doc_id = doc.doc_id
+        id_map.update(r.id_map)
+        same = [c.clause_id for c in clauses] == [c.clause_id for c in snapshot] and \
+            [c.text for c in clauses] == [c.text for c in snapshot]
+        if same:
+            continue
+        results.append(r)
+        if write:
+            header = "\n".join(ln for ln in dec_path.read_text(encoding="utf-8").splitlines()[:1] if ln.startswith("#"))
+            write_decisions(dec_path, r.decisions, header or f"# {doc.doc_id}: decisions")
+            if r.new:
+                by_id = {c.clause_id: c for c in clauses}
+                with dec_path.open("a", encoding="utf-8") as fh:
+                    for cid in r.new:
+                        fh.write(f"# UNDECIDED {cid} | {by_id[cid].context} | {by_id[cid].text}\n")
+            write_jsonl(snap_path, clauses, labels=False)
+    if write:
+        for res in (work / "resolutions.tsv", work / "corpus" / "resolutions.tsv"):
+            if not res.exists():
+                continue
+            lines = []
+            for ln in res.read_text(encoding="utf-8").splitlines():
+                cid = ln.split("\t", 1)[0]
+                if not ln.startswith("#") and cid in id_map and id_map[cid] != cid:
+                    ln = id_map[cid] + ln[len(cid):]
+                lines.append(ln)
+            from policytag.clause import atomic_write_text
+
+            atomic_write_text(res, "\n".join(lines) + "\n")
+    return results
