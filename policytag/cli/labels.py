@@ -40,8 +40,10 @@ def _check_splits(gold_docs: set[str]) -> list[str]:
         problems.append(f"{paths.SPLITS_FILE}: document {d!r} is not in the gold file")
     if sp["folds"]:
         in_folds = {d for f in sp["folds"] for d in f}
-        for d in sorted(gold_docs - in_folds):
-            problems.append(f"{paths.SPLITS_FILE}: gold document {d!r} is in no fold")
+        for d in sorted(gold_docs - in_folds - set(sp["test_docs"])):
+            problems.append(f"{paths.SPLITS_FILE}: gold document {d!r} is neither a test document nor in a fold")
+        for d in sorted(in_folds & set(sp["test_docs"])):
+            problems.append(f"{paths.SPLITS_FILE}: test document {d!r} is also in a cross-validation fold")
     if not sp["test_docs"]:
         problems.append(f"{paths.SPLITS_FILE}: no test_docs")
     return problems
