@@ -23,3 +23,16 @@ class UnknownLabelError(PolicytagError, ValueError):
 
 class ModelNotFoundError(PolicytagError):
     """No model directory (or base model) can be found or loaded."""
+
+
+class OutputError(PolicytagError):
+    """An output cannot be written (it is one of the inputs, or its folder is not writable)."""
+
+
+class ModelIntegrityError(ModelNotFoundError):
+    """A model directory is damaged: a file does not match its checksum, outputs are not finite,
+    or its metadata does not fit the taxonomy."""
+
+
+class InputWarning(UserWarning):
+    """Something in an input was dropped or repaired; the rest was read (message says where)."""
