@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from policytag.errors import InputError
+from policytag.fileio import atomic_write_text  # noqa: F401 - the one atomic writer, re-exported
 
 
 #: Optional document metadata fields of a clause (set by ``segment`` from ``Document.meta``).
@@ -103,20 +103,6 @@ def load_clauses(path: str | os.PathLike) -> list[Clause]:
         except InputError as e:
             raise InputError(f"{path}:{lineno}: {e}") from None
     return out
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write a file so that readers see either the old or the new content, never half."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_jsonl(path: str | os.PathLike, records: Iterable[Clause | dict], labels: bool = True) -> int:

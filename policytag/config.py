@@ -166,12 +166,20 @@ class RayOptions:
 
 
 @dataclass(frozen=True)
+class LimitsOptions:
+    max_bytes: Union[str, int, None]
+    max_unzipped_bytes: Union[str, int, None]
+    max_zip_ratio: float
+
+
+@dataclass(frozen=True)
 class PredictConfig:
     """``configs/predict.yaml``: the ``predict`` / ``export-onnx`` commands and the Ray engine."""
 
     predict: PredictOptions
     onnx: OnnxOptions
     ray: RayOptions
+    limits: LimitsOptions
 
 
 # The app's sections are validated by key name and scalar type only (see APP_SECTIONS):

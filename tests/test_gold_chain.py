@@ -13,13 +13,13 @@ def test_chain_reproduces_the_shipped_gold_file():
     assert not res.orphans, res.orphans[:5]
     assert not res.undecided, res.undecided[:5]
     built = [json.dumps(c.to_dict(), ensure_ascii=False, sort_keys=True) for c in res.clauses]
-    shipped = [json.dumps(r, ensure_ascii=False, sort_keys=True) for r in read_jsonl(paths.GOLD_FILE)]
+    shipped = [json.dumps(r, ensure_ascii=False, sort_keys=True) for _, r in read_jsonl(paths.GOLD_FILE)]
     assert len(built) == len(shipped)
     assert built == shipped, "run `policytag labels build` after changing sources, segmenter or decisions"
 
 
 def test_every_gold_clause_carries_document_metadata():
-    for r in read_jsonl(paths.GOLD_FILE):
+    for _, r in read_jsonl(paths.GOLD_FILE):
         assert r.get("doc_title") and r.get("genre") and r.get("level"), r["clause_id"]
 
 

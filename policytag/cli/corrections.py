@@ -74,8 +74,11 @@ def corrections_export(
 ) -> None:
     """Export corrections to JSONL, CSV or XLSX (re-importable with `corrections import`)."""
     from policytag.data.corrections import CorrectionStore, export_corrections
+    from policytag.fileio import check_writable
 
-    n = export_corrections(CorrectionStore(), output, latest_only=not all_rows)
+    store = CorrectionStore()
+    check_writable(output)
+    n = export_corrections(store, output, latest_only=not all_rows)
     typer.echo(f"wrote {n} corrections to {output}")
 
 
@@ -270,31 +273,34 @@ def retrain_cmd(
         typer.echo(res.summary())
 
 
-def _load_inputs(inputs: list[Path]):
+def _expand(inputs: list[Path]):
+    """The files behind the inputs (files, folders recursively, patterns): the expansion
+    ``predict`` and ``segment`` use. Failures are reported here; none is fatal."""
+    from policytag.text.inputs import expand_inputs
+
+    files, skips = expand_inputs([str(p) for p in inputs], clauses=True)
+    for s in skips:
+        if s.failed:
+            typer.secho(f"skipped {s.path}: {s.reason}", fg="yellow", err=True)
+    return files, sum(1 for s in skips if s.failed)
+
+
+def _load_inputs(files, skipped: int = 0):
     from policytag.clause import load_clauses
 
     clauses = []
-    files: list[Path] = []
-    for p in inputs:
-        if p.is_dir():
-            files += sorted(f for f in p.iterdir() if f.is_file() and not f.name.startswith("."))
-        elif p.exists():
-            files.append(p)
-        else:
-            raise InputError(f"{p}: no such file or directory")
-    skipped = 0
     for f in files:
         try:
-            if f.suffix.lower() == ".jsonl":
-                clauses += load_clauses(f)
+            if f.kind == "clauses":
+                clauses += load_clauses(f.path)
             else:
                 from policytag.text.segmentation import segment_file
 
-                _, cs = segment_file(f)
+                _, cs = segment_file(f.path)
                 clauses += cs
         except PolicytagError as e:  # one unreadable file does not stop the others
             skipped += 1
-            typer.secho(f"skipped {f}: {e}", fg="yellow", err=True)
+            typer.secho(f"skipped {f.path}: {e}", fg="yellow", err=True)
     if not clauses:
         raise InputError("no clauses in the given inputs" + (f" ({skipped} file(s) skipped)" if skipped else ""))
     return clauses
@@ -314,11 +320,17 @@ def review_queue_cmd(
     from policytag.training.retrain import review_queue
     from policytag.modeling.classifier import PolicyClassifier
 
+    from policytag.fileio import check_not_an_input, check_writable
+
+    files, skipped = _expand(inputs)
+    if output is not None:  # before the model is loaded and anything is written
+        check_not_an_input(output, [f.path for f in files])
+        check_writable(output)
     model_dir = _model_dir_arg(model) or ModelRegistry().production()
     if model_dir is None:
         raise ModelNotFoundError("no --model given and no production model; run `policytag retrain` first")
     clf = PolicyClassifier.from_pretrained(model_dir)
-    clauses = _load_inputs(inputs)
+    clauses = _load_inputs(files, skipped)
     rows = review_queue(clf, clauses, n, exclude=None if include_corrected else CorrectionStore(), progress=True)
     from rich.table import Table
 

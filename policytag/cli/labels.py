@@ -280,7 +280,7 @@ def build_cmd(
         raise typer.Exit(1)
     docs = len({c.doc_id for c in res.clauses})
     if check:
-        current = [json.dumps(r, ensure_ascii=False, sort_keys=True) for r in read_jsonl(output)]
+        current = [json.dumps(r, ensure_ascii=False, sort_keys=True) for _, r in read_jsonl(output)]
         built = [json.dumps(c.to_dict(), ensure_ascii=False, sort_keys=True) for c in res.clauses]
         if current != built:
             con.print(f"[red]{output} differs from the rebuilt chain[/red] ({len(current)} vs {len(built)} clauses); "

@@ -37,7 +37,8 @@ def predict(
 ) -> None:
     from policytag.serving import batch, tagging
 
-    cfg = tagging.predict_settings(overrides)
+    full_cfg = tagging.load_predict_config(overrides)
+    cfg = dict(full_cfg.get("predict") or {})
     opts = batch.PredictOptions(
         inputs=inputs,
         output=str(output),
@@ -50,6 +51,7 @@ def predict(
         onnx_threads=cfg["onnx_threads"],
         summary=cfg["summary"] if summary is None else summary,
         progress=not quiet,
+        limits=dict(full_cfg.get("limits") or {}),
     )
     if engine == "ray":  # issue 8: same inputs and outputs on a Ray cluster (serving/ray_engine.py)
         from policytag.serving import ray_engine

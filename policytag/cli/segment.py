@@ -10,7 +10,8 @@ from typing import Optional
 
 import typer
 
-from policytag.clause import Clause, atomic_write_text
+from policytag.clause import Clause
+from policytag.fileio import atomic_write_text
 from policytag.errors import InputError, PolicytagError
 
 
@@ -21,6 +22,7 @@ class SegmentResult:
     clauses: list[Clause] = field(default_factory=list)
     rows: list[dict] = field(default_factory=list)  # one per document read
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    warnings: list[str] = field(default_factory=list)  # read, but something was dropped (says where)
 
     @property
     def failed(self) -> bool:
@@ -28,43 +30,42 @@ class SegmentResult:
 
 
 def expand_inputs(inputs: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
-    """Files from the given files and directories (recursively, supported types only,
-    hidden files ignored); paths that do not exist are reported, not fatal."""
-    from policytag.text.ingestion import SUPPORTED_SUFFIXES
+    """Documents from the given files, directories (recursively) and glob patterns
+    (:func:`policytag.text.inputs.expand_inputs`, the expansion ``predict`` uses too).
+    Returns the files and the failures (path, reason); files merely ignored in a directory
+    (images, spreadsheets, ...) are not failures."""
+    from policytag.text.inputs import expand_inputs as expand
 
-    files: list[Path] = []
-    missing: list[tuple[str, str]] = []
-    for item in inputs:
-        p = Path(item)
-        if p.is_dir():
-            found = sorted(
-                f for f in p.rglob("*")
-                if f.is_file() and f.suffix.lower() in SUPPORTED_SUFFIXES
-                and not any(part.startswith(".") for part in f.relative_to(p).parts)
-            )
-            if not found:
-                missing.append((item, "directory has no .txt/.docx/.pdf/.html files"))
-            files.extend(found)
-        elif p.exists():
-            files.append(p)
-        else:
-            missing.append((item, "no such file or directory"))
-    return files, missing
+    files, skips = expand(inputs, clauses=False)
+    return [f.path for f in files], [(s.path, s.reason) for s in skips if s.failed]
 
 
-def segment_paths(inputs: list[str], progress: bool = True) -> SegmentResult:
+def segment_paths(inputs: list[str], progress: bool = True, limits: dict | None = None) -> SegmentResult:
     """Load and segment every input. A file that cannot be read is skipped with its reason;
     it never stops the others. Doc ids that clash get the full file stem."""
+
+    files, skipped = expand_inputs(inputs)
+    return segment_files(files, skipped, progress=progress, limits=limits)
+
+
+def segment_files(files: list[Path], skipped: list[tuple[str, str]] = (), progress: bool = True,
+                  limits: dict | None = None) -> SegmentResult:
+    """Load and segment ``files`` (already expanded); see :func:`segment_paths`."""
+    import warnings
+
+    from policytag.errors import InputWarning
     from policytag.text.ingestion import load_document
     from policytag.text.segmentation import segment, summarize
 
-    files, skipped = expand_inputs(inputs)
     result = SegmentResult(skipped=list(skipped))
     seen: dict[str, str] = {}
 
     def work(path: Path):
         try:
-            doc = load_document(path)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", InputWarning)
+                doc = load_document(path, limits=limits)
+            result.warnings.extend(str(w.message) for w in caught if issubclass(w.category, InputWarning))
             if doc.doc_id in seen and seen[doc.doc_id] != str(path):
                 stem = path.stem.lower().replace(" ", "-")
                 doc.doc_id = stem if stem not in seen else f"{stem}-{len(seen)}"
@@ -122,6 +123,27 @@ def print_summary(result: SegmentResult, verbose: bool = False) -> None:
                 console.print(f"{r['doc_id']}: removed {item}", highlight=False, soft_wrap=True, markup=False)
     for path, reason in result.skipped:
         console.print(f"[red]skipped[/red] {path}: {reason}", highlight=False, soft_wrap=True)
+    for note in result.warnings:
+        console.print(f"[yellow]warning[/yellow] {note}", highlight=False, soft_wrap=True)
+
+
+def read_stdin_document(doc_id: str):
+    """Standard input as a pasted document: its bytes are decoded like a .txt file (any
+    common encoding), so binary input is refused with a message instead of a traceback."""
+    import warnings
+
+    from policytag.errors import InputWarning
+    from policytag.text.ingestion import decode_bytes, document_from_text
+
+    stream = getattr(sys.stdin, "buffer", None)
+    data = stream.read() if stream is not None else sys.stdin.read().encode("utf-8", "surrogateescape")
+    notes: list[str] = []
+    text, _enc = decode_bytes(data, "<stdin>", notes)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", InputWarning)
+        doc = document_from_text(text, doc_id=doc_id, name="<stdin>")
+    doc.meta["warnings"] = notes + [str(w.message) for w in caught if issubclass(w.category, InputWarning)]
+    return doc
 
 
 def _dump(clauses: list[Clause]) -> str:
@@ -147,31 +169,38 @@ def register(app: typer.Typer) -> None:
 
         Files that cannot be read are skipped with the reason; the exit code is 1 if any was skipped.
         """
-        from policytag.text.ingestion import document_from_text
+        from policytag.fileio import check_not_an_input, check_writable
         from policytag.text.segmentation import segment, summarize
 
         paths = [i for i in inputs if i != "-"]
-        result = segment_paths(paths, progress=progress) if paths else SegmentResult()
+        files, skipped = expand_inputs(paths) if paths else ([], [])
+        if output is not None:  # before anything is read or written
+            check_not_an_input(output, files)
+            check_writable(output)
+        result = segment_files(files, skipped, progress=progress)
         if "-" in inputs:
             try:
-                doc = document_from_text(sys.stdin.read(), doc_id=doc_id or "pasted", name="<stdin>")
+                doc = read_stdin_document(doc_id or "pasted")
                 clauses = segment(doc)
                 result.clauses.extend(clauses)
                 result.rows.append(summarize(doc, clauses))
+                result.warnings.extend(doc.meta.get("warnings", []))
             except PolicytagError as e:
                 result.skipped.append(("<stdin>", str(e)))
 
+        by_doc: dict[str, list[Clause]] = {}
+        if out_dir is not None:
+            for c in result.clauses:
+                by_doc.setdefault(c.doc_id, []).append(c)
+            for d in by_doc:  # every per-document file is checked before the first is written
+                check_not_an_input(Path(out_dir) / f"{d}{suffix}", files, what="--out-dir file")
         if output is not None:
             atomic_write_text(output, _dump(result.clauses))
         elif out_dir is None:
             sys.stdout.write(_dump(result.clauses))
             sys.stdout.flush()
-        if out_dir is not None:
-            by_doc: dict[str, list[Clause]] = {}
-            for c in result.clauses:
-                by_doc.setdefault(c.doc_id, []).append(c)
-            for d, clauses in by_doc.items():
-                atomic_write_text(Path(out_dir) / f"{d}{suffix}", _dump(clauses))
+        for d, clauses in by_doc.items():
+            atomic_write_text(Path(out_dir) / f"{d}{suffix}", _dump(clauses))
         print_summary(result, verbose=verbose)
         if output is not None:
             _console().print(f"wrote {len(result.clauses)} clauses to {output}", highlight=False, soft_wrap=True)

@@ -30,6 +30,7 @@ from typing import Any, Iterator, Mapping, Sequence
 from policytag import paths
 from policytag.clause import Clause
 from policytag.errors import InputError, PolicytagError, UnknownLabelError
+from policytag.fileio import atomic_write_bytes, check_not_an_input, csv_bytes, is_formula, unsafe_cell, xlsx_bytes
 from policytag.data.taxonomy import Taxonomy, load_taxonomy
 
 SCHEMA_VERSION = 1
@@ -163,8 +164,10 @@ def normalize_labels(values: Any, dimension: str, taxonomy: Taxonomy | None = No
     for item in parse_label_cell(values):
         lid = resolve_label(item, dimension, tax)
         if lid is None:
+            other = next((d for d in ("themes", "measures") if d != dimension), None)
+            belongs = other if other and resolve_label(item, other, tax) is not None else None
             raise UnknownLabelError(item, dimension[:-1] if dimension.endswith("s") else dimension,
-                                    where, known=tax.ids(dimension))
+                                    where, known=tax.ids(dimension), belongs_to=belongs)
         found.add(lid)
     return [i for i in tax.ids(dimension) if i in found]
 
@@ -478,20 +481,6 @@ def _check_format(path: Path) -> str:
     return suffix
 
 
-def _atomic_write_bytes(path: Path, write) -> None:
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def export_corrections(store: CorrectionStore, path: str | os.PathLike, *, latest_only: bool = True) -> int:
     """Write corrections to .jsonl / .csv / .xlsx (atomic); returns the number of rows.
 
@@ -499,25 +488,25 @@ def export_corrections(store: CorrectionStore, path: str | os.PathLike, *, lates
     """
     path = Path(path)
     suffix = _check_format(path)
+    # the store itself is the input: never write an export over it (or its WAL files)
+    check_not_an_input(path, [store.path, Path(f"{store.path}-wal"), Path(f"{store.path}-shm")], what="export file")
     recs = store.records(latest_only=latest_only)
     rows = [{k: r.get(k) for k in EXPORT_COLUMNS} for r in recs]
     if suffix == ".jsonl":
         from policytag.clause import write_jsonl
 
         return write_jsonl(path, rows)
-    import pandas as pd
-
     flat = []
     for r in rows:
         r = dict(r)
         for k in ("themes", "measures", "predicted_themes", "predicted_measures"):
             r[k] = "" if r[k] is None else ", ".join(r[k])
         flat.append(r)
-    df = pd.DataFrame(flat, columns=EXPORT_COLUMNS)
+    # texts and notes starting with = + - @ get a leading ' (never a live formula); import strips it
     if suffix == ".csv":
-        _atomic_write_bytes(path, lambda p: df.to_csv(p, index=False, encoding="utf-8-sig"))
+        atomic_write_bytes(path, csv_bytes(flat, EXPORT_COLUMNS))
     else:
-        _atomic_write_bytes(path, lambda p: df.to_excel(p, index=False, sheet_name="corrections", engine="openpyxl"))
+        atomic_write_bytes(path, xlsx_bytes(flat, EXPORT_COLUMNS, sheet_name="corrections"))
     return len(rows)
 
 
@@ -554,36 +543,118 @@ class ImportReport:
 ThresholdSource = Mapping[str, float] | Any  # a {label: threshold} map or a callable(model_version) -> map | None
 
 
-def read_table(path: str | os.PathLike) -> list[tuple[int, dict]]:
+class FormulaCell(str):
+    """A spreadsheet cell that holds a formula (``=...``), not a value: an import rejects its row."""
+
+
+def read_table(path: str | os.PathLike, errors: list[tuple[int, str]] | None = None) -> list[tuple[int, dict]]:
     """Rows of a .jsonl/.csv/.xlsx file as (row number as the user sees it, dict).
 
     Row numbers are spreadsheet rows (header = row 1) for CSV/XLSX and line numbers for JSONL.
+    With ``errors`` (a list), a JSONL line that is not a JSON object is reported there as
+    ``(line, reason)`` and the other lines are still read; without it, it raises.
+    Spreadsheet cells holding a formula come back as :class:`FormulaCell`; the ``'`` that
+    exports put before a text starting with ``= + - @`` is removed.
     """
     path = Path(path)
     suffix = _check_format(path)
     if not path.exists():
         raise InputError(f"{path}: no such file")
     if suffix == ".jsonl":
-        from policytag.clause import read_jsonl
-
-        out = []
-        for lineno, obj in read_jsonl(path):
-            if not isinstance(obj, dict):
-                raise InputError(f"{path}:{lineno}: expected a JSON object per line")
-            out.append((lineno, obj))
-        return out
+        return _read_jsonl_rows(path, errors)
+    if suffix == ".xlsx":
+        return _read_xlsx_rows(path)
     import pandas as pd
 
     try:
-        if suffix == ".csv":
-            df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-        else:
-            df = pd.read_excel(path, dtype=str, keep_default_na=False, engine="openpyxl")
-    except Exception as e:  # corrupted file, wrong encoding, not a workbook
-        raise InputError(f"{path}: cannot read as {suffix[1:].upper()} ({e})") from None
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except Exception as e:  # corrupted file, wrong encoding
+        raise InputError(f"{path}: cannot read as CSV ({_one_line(e)})") from None
     df.columns = [str(c).strip() for c in df.columns]
-    return [(i + 2, {k: ("" if v is None else v) for k, v in rec.items()})
+    return [(i + 2, {k: _cell_value(v) for k, v in rec.items()})
             for i, rec in enumerate(df.to_dict(orient="records"))]
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split())[:200] or type(e).__name__
+
+
+def _cell_value(v: Any) -> Any:
+    if v is None:
+        return ""
+    if is_formula(v):
+        return FormulaCell(v)
+    return unsafe_cell(v)
+
+
+def _read_jsonl_rows(path: Path, errors: list[tuple[int, str]] | None) -> list[tuple[int, dict]]:
+    out: list[tuple[int, dict]] = []
+    try:
+        with path.open(encoding="utf-8-sig") as fh:
+            for lineno, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                    reason = None if isinstance(obj, dict) else "expected a JSON object per line"
+                except json.JSONDecodeError as e:
+                    obj, reason = None, f"not valid JSON ({e.msg} at column {e.colno})"
+                if reason is None:
+                    out.append((lineno, obj))
+                elif errors is None:
+                    raise InputError(f"{path}:{lineno}: {reason}")
+                else:
+                    errors.append((lineno, reason))
+    except UnicodeDecodeError as e:
+        raise InputError(f"{path}: not UTF-8 text (byte offset {e.start}); a corrections .jsonl file must be "
+                         "UTF-8") from None
+    return out
+
+
+def _read_xlsx_rows(path: Path) -> list[tuple[int, dict]]:
+    """Rows of the first sheet, read with openpyxl so that a formula is seen as one (pandas
+    would give its cached value: nothing, for a file written by a program)."""
+    try:
+        from openpyxl import load_workbook
+
+        wb = load_workbook(path, read_only=True, data_only=False)
+    except Exception as e:  # corrupted file, not a workbook
+        raise InputError(f"{path}: cannot read as XLSX ({_one_line(e)})") from None
+    try:
+        ws = wb.worksheets[0]
+        rows = ws.iter_rows(min_row=1)
+        header: list[str] | None = None
+        out: list[tuple[int, dict]] = []
+        for rownum, cells in enumerate(rows, 1):
+            values = []
+            for c in cells:
+                v = getattr(c, "value", None)
+                if getattr(c, "data_type", None) == "f":
+                    values.append(FormulaCell(v if isinstance(v, str) else f"={getattr(v, 'text', '') or v}"))
+                elif v is None:
+                    values.append("")
+                else:
+                    values.append(_cell_value(v if isinstance(v, str) else str(v)))
+            if header is None:
+                header, seen = [], {}
+                for i, v in enumerate(values):
+                    name = str(v).strip() or f"Unnamed: {i}"
+                    if name in seen:
+                        seen[name] += 1
+                        name = f"{name}.{seen[name]}"
+                    else:
+                        seen[name] = 0
+                    header.append(name)
+                continue
+            rec = {name: (values[i] if i < len(values) else "") for i, name in enumerate(header)}
+            out.append((rownum, rec))
+        return out
+    except InputError:
+        raise
+    except Exception as e:  # noqa: BLE001 - a damaged sheet
+        raise InputError(f"{path}: cannot read as XLSX ({_one_line(e)})") from None
+    finally:
+        wb.close()
 
 
 def _canonical(row: dict) -> dict:
@@ -628,8 +699,11 @@ def import_corrections(store: CorrectionStore, path: str | os.PathLike, *, annot
     """
     path = Path(path)
     tax = store.taxonomy
-    table = read_table(path)
+    bad_lines: list[tuple[int, str]] = []
+    table = read_table(path, errors=bad_lines)
     report = ImportReport(path=str(path), dry_run=dry_run)
+    report.rows += len(bad_lines)
+    report.rejected.extend(bad_lines)
     if table:
         cols = set().union(*(_canonical(r).keys() for _, r in table))
         missing = [c for c in ("text", "themes", "measures") if c not in cols]
@@ -643,6 +717,11 @@ def import_corrections(store: CorrectionStore, path: str | os.PathLike, *, annot
         if all(_blank(v) for v in row.values()):
             continue
         report.rows += 1
+        formulas = [k for k, v in row.items() if isinstance(v, FormulaCell)]
+        if formulas:
+            report.rejected.append((rownum, f"column {formulas[0]} holds a formula ({str(row[formulas[0]])[:40]}), "
+                                            "not a value; type the value (or paste as values) and import again"))
+            continue
         text = row.get("text")
         if _blank(text):
             report.rejected.append((rownum, "empty text"))
@@ -652,7 +731,7 @@ def import_corrections(store: CorrectionStore, path: str | os.PathLike, *, annot
             themes = normalize_labels(row.get("themes"), "themes", tax)
             measures = normalize_labels(row.get("measures"), "measures", tax)
         except UnknownLabelError as e:
-            report.rejected.append((rownum, f"unknown {e.dimension} id {e.label_id!r}"))
+            report.rejected.append((rownum, e.reason))
             continue
         version = None if _blank(row.get("model_version")) else str(row.get("model_version"))
         scores = _row_scores(row, tax.label_ids)
@@ -692,6 +771,7 @@ def import_corrections(store: CorrectionStore, path: str | os.PathLike, *, annot
             note=note or (None if _blank(row.get("note")) else str(row.get("note"))), **ctx,
         )
         items.append((rownum, item))
+    report.rejected.sort(key=lambda r: r[0])  # bad JSONL lines were reported first
     if unresolved:
         raise InputError(
             f"{path}: the rows carry model scores (p_* columns) but the thresholds of model version(s) "

@@ -80,13 +80,19 @@ class Taxonomy:
     def family_of(self, measure_id: str) -> str:
         return self._labels[measure_id].family or ""
 
+    def dimension_of(self, label_id: str) -> str | None:
+        """``themes`` or ``measures`` for a known id, None otherwise."""
+        lab = self._labels.get(label_id)
+        return getattr(lab, "dimension", None) if lab is not None else None
+
     def validate(self, ids: Iterable[str], dimension: str, where: str = "") -> list[str]:
         """Return ids as a list; raise UnknownLabelError naming ``where`` for an unknown id."""
         allowed = set(getattr(self, dimension))
         out = []
         for i in ids:
             if i not in allowed:
-                raise UnknownLabelError(i, dimension, where, known=self.ids(dimension))
+                raise UnknownLabelError(i, dimension, where, known=self.ids(dimension),
+                                        belongs_to=self.dimension_of(i))
             out.append(i)
         return out
 

@@ -19,16 +19,15 @@ from __future__ import annotations
 import copy
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from policytag.clause import Clause, atomic_write_text
+from policytag.clause import Clause
 from policytag.errors import InputError, ModelNotFoundError, PolicytagError
+from policytag.fileio import atomic_write_dir as write_dir_atomic  # noqa: F401 - re-exported
 
 META_FILE = "policytag.json"
 METRICS_FILE = "metrics.json"
@@ -88,41 +87,6 @@ def as_pairs(clauses: Iterable[Clause | dict | str], fields: Sequence[str] = ("h
 def context_fields(input_cfg: dict[str, Any]) -> tuple[str, ...]:
     """A model's context fields; models written before the field existed read the heading path."""
     return tuple(input_cfg.get("context_fields") or ("heading",))
-
-
-def write_dir_atomic(target: str | os.PathLike, fill) -> Path:
-    """Create ``target`` atomically: ``fill(tmp_dir)`` writes the files, then one rename.
-
-    An existing directory is replaced only after the new one is complete.
-    """
-    target = Path(target).resolve()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
-    try:
-        fill(tmp)
-        _normal_permissions(tmp)
-        if target.exists():
-            old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".old"))
-            os.replace(target, old / "d")
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return target
-
-
-def _normal_permissions(root: Path) -> None:
-    """mkdtemp makes 0700 directories (and some writers 0600 files): give the finished
-    directory the permissions a normal ``mkdir``/``open`` would have under the umask."""
-    umask = os.umask(0)
-    os.umask(umask)
-    for dirpath, _dirs, files in os.walk(root):
-        os.chmod(dirpath, 0o777 & ~umask)
-        for f in files:
-            os.chmod(os.path.join(dirpath, f), 0o666 & ~umask)
 
 
 def read_metadata(model_dir: str | os.PathLike) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from policytag import paths
-from policytag.clause import atomic_write_text
+from policytag.fileio import atomic_write_text
 from policytag.errors import ModelNotFoundError, PolicytagError
 
 REGISTRY_FILE = "registry.json"

@@ -9,51 +9,26 @@ failed: 0 all read, 1 some input skipped (the output still holds everything else
 
 from __future__ import annotations
 
-import glob
 import os
 import time
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from policytag.clause import Clause, read_jsonl
-from policytag.errors import InputError, PolicytagError
+from policytag.errors import InputError, InputWarning, PolicytagError
+from policytag.fileio import check_writable
 from policytag.serving import tagging
+from policytag.text import inputs as _inputs
+from policytag.text.inputs import CLAUSE_SUFFIXES as CLAUSE_JSONL_SUFFIXES  # noqa: F401
+from policytag.text.inputs import InputFile as _Input  # noqa: F401 - the names this module used to define
+from policytag.text.inputs import Skip, document_suffixes  # noqa: F401
 
-CLAUSE_JSONL_SUFFIXES = (".jsonl",)
-# used only when the ingestion module does not publish its own list
-_FALLBACK_DOC_SUFFIXES = (".txt", ".md", ".markdown", ".text", ".docx", ".pdf", ".html", ".htm")
 EXIT_OK = 0
 EXCEL_MAX_ROWS = 1_048_575  # an .xlsx sheet holds 1 048 576 rows, one is the header
 EXIT_SOME_FAILED = 1
-
-
-def document_suffixes() -> tuple[str, ...]:
-    """File extensions that ingestion reads (its ``SUPPORTED_EXTENSIONS`` when published)."""
-    try:
-        from policytag.text import ingestion
-
-        for name in ("SUPPORTED_EXTENSIONS", "SUPPORTED_SUFFIXES", "SUPPORTED_TYPES"):
-            exts = getattr(ingestion, name, None)
-            if exts:
-                return tuple(sorted({("." + e.lstrip(".")).lower() for e in exts}))
-    except ImportError:
-        pass
-    return _FALLBACK_DOC_SUFFIXES
-
-
-@dataclass
-class Skip:
-    """An input that was not (fully) tagged, and why.
-
-    ``failed`` is False for files merely ignored while walking a directory (hidden files,
-    types policytag does not read); those do not change the exit code.
-    """
-
-    path: str
-    reason: str
-    failed: bool = True
 
 
 @dataclass
@@ -69,6 +44,7 @@ class PredictOptions:
     onnx_threads: int | None = None
     summary: bool = True
     progress: bool = True
+    limits: dict | None = None  # per-input bounds (configs/predict.yaml `limits`); None: those defaults
 
 
 @dataclass
@@ -96,76 +72,16 @@ class BatchResult:
 # --------------------------------------------------------------------------- inputs
 
 
-@dataclass
-class _Input:
-    path: Path
-    kind: str  # "document" | "clauses"
-
-
-def _is_glob(s: str) -> bool:
-    return any(ch in s for ch in "*?[")
-
-
 def expand_inputs(inputs: Sequence[str], exclude: Sequence[str | os.PathLike] = ()) -> tuple[list[_Input], list[Skip]]:
-    """Turn the command-line inputs into files to read, in a stable order, without duplicates.
+    """The command-line inputs as files to read (:func:`policytag.text.inputs.expand_inputs`).
 
-    ``exclude`` (this run's own output files) are never read, so that tagging a folder that
-    holds an earlier output does not tag that output again.
+    ``exclude`` (this run's own output files): an output that is one of the inputs is an
+    :class:`~policytag.errors.OutputError`, except an earlier output found in a folder being
+    tagged, which is ignored (see :func:`policytag.text.inputs.separate_outputs`).
     """
-    doc_suffixes = set(document_suffixes())
-    files: list[_Input] = []
-    skips: list[Skip] = []
-    seen: set[Path] = set()
-    excluded = {Path(e).resolve() for e in exclude}
-
-    def add_file(p: Path, explicit: bool) -> None:
-        rp = p.resolve()
-        if rp in seen:
-            return
-        seen.add(rp)
-        if rp in excluded:
-            skips.append(Skip(str(p), "ignored: this is the output of this run", failed=False))
-            return
-        suffix = p.suffix.lower()
-        if suffix in CLAUSE_JSONL_SUFFIXES:
-            files.append(_Input(p, "clauses"))
-        elif suffix in doc_suffixes or explicit:
-            # an explicit file of an unknown type goes to ingestion, which says why it cannot read it
-            files.append(_Input(p, "document"))
-        else:
-            skips.append(Skip(str(p), f"ignored: policytag does not read {suffix or 'files without an extension'}", failed=False))
-
-    def add_dir(d: Path) -> None:
-        found = False
-        for p in sorted(d.rglob("*")):
-            rel = p.relative_to(d)
-            if any(part.startswith(".") for part in rel.parts) or not p.is_file():
-                continue
-            found = True
-            add_file(p, explicit=False)
-        if not found:
-            skips.append(Skip(str(d), "directory holds no files"))
-
-    for raw in inputs:
-        p = Path(raw).expanduser()
-        if p.is_dir():
-            add_dir(p)
-        elif p.is_file():
-            add_file(p, explicit=True)
-        elif _is_glob(raw):
-            matches = sorted(glob.glob(os.path.expanduser(raw), recursive=True))
-            if not matches:
-                skips.append(Skip(raw, "no file matches this pattern"))
-            for m in matches:
-                mp = Path(m)
-                if mp.is_dir():
-                    add_dir(mp)
-                elif mp.is_file():
-                    add_file(mp, explicit=False)
-        elif p.exists():
-            skips.append(Skip(raw, "not a regular file"))
-        else:
-            skips.append(Skip(raw, "file not found"))
+    files, skips = _inputs.expand_inputs(inputs, clauses=True)
+    if exclude:
+        files = _inputs.separate_outputs(files, skips, exclude)
     return files, skips
 
 
@@ -208,12 +124,13 @@ def _doc_id_for(path: Path) -> str:
         return path.stem
 
 
-def read_document(path: Path) -> list[Clause]:
-    """Ingest and segment one document; raises ``InputError`` with the reason."""
+def read_document(path: Path, limits: dict | None = None) -> list[Clause]:
+    """Ingest and segment one document; raises ``InputError`` with the reason. What ingestion
+    drops from a file it still reads is announced as an :class:`~policytag.errors.InputWarning`."""
     from policytag.text.ingestion import load_document
     from policytag.text.segmentation import segment
 
-    doc = load_document(path)
+    doc = load_document(path, limits=limits)
     clauses = segment(doc)
     if not clauses:
         raise InputError(f"{path}: no clauses found after cleaning (the text may be only headings or page furniture)")
@@ -229,8 +146,10 @@ def _short_reason(e: BaseException, path: Path) -> str:
 
 
 def collect_clauses(files: Sequence[_Input], skips: list[Skip], progress: bool = True,
-                    reader: Callable[[Path], list[Clause]] = read_document) -> tuple[list[Clause], list[str]]:
-    """Read every input; returns all clauses and the inputs that gave clauses."""
+                    reader: Callable[..., list[Clause]] = read_document,
+                    limits: dict | None = None) -> tuple[list[Clause], list[str]]:
+    """Read every input; returns all clauses and the inputs that gave clauses. ``limits`` is
+    passed to ``reader`` (as its second argument) when given."""
     clauses: list[Clause] = []
     read: list[str] = []
     doc_ids: Counter = Counter()
@@ -243,7 +162,15 @@ def collect_clauses(files: Sequence[_Input], skips: list[Skip], progress: bool =
                 if f.kind == "clauses":
                     got = read_clause_jsonl(f.path, skips)
                 else:
-                    got = reader(f.path)
+                    with warnings.catch_warnings(record=True) as caught:
+                        warnings.simplefilter("always", InputWarning)
+                        got = reader(f.path) if limits is None else reader(f.path, limits)
+                    for w in caught:
+                        if issubclass(w.category, InputWarning):
+                            skips.append(Skip(str(f.path), _short_reason(w.message, f.path), failed=False,
+                                              warning=True))
+                        else:
+                            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
                     got = _unique_doc_id(got, doc_ids)
             except PolicytagError as e:
                 skips.append(Skip(str(f.path), _short_reason(e, f.path)))
@@ -303,6 +230,12 @@ def run_predict(opts: PredictOptions, model: Any = None, console: Any = None) ->
         raise PolicytagError(f"--batch-size must be at least 1, got {opts.batch_size}")
     console = console or _console()
     result = BatchResult()
+    # inputs first: an output that is one of the inputs, or that cannot be written, stops
+    # the run before the model is loaded and before anything is written
+    files, skips = expand_inputs(opts.inputs, exclude=[out_path, tagging.summary_path(out_path)])
+    check_writable(out_path)
+    if opts.summary:
+        check_writable(tagging.summary_path(out_path), what="summary")
 
     if model is None:
         model_dir = tagging.resolve_model_dir(opts.model)
@@ -312,8 +245,7 @@ def run_predict(opts: PredictOptions, model: Any = None, console: Any = None) ->
         result.model_dir = str(model_dir)
     result.model_version = tagging.model_version(model)
 
-    files, skips = expand_inputs(opts.inputs, exclude=[out_path, tagging.summary_path(out_path)])
-    clauses, read = collect_clauses(files, skips, progress=opts.progress)
+    clauses, read = collect_clauses(files, skips, progress=opts.progress, limits=opts.limits)
     result.skipped, result.files_read = skips, read
 
     if out_path.suffix.lower() == ".xlsx" and len(clauses) > EXCEL_MAX_ROWS and opts.level == "clause":
@@ -350,7 +282,8 @@ def print_report(result: BatchResult, console: Any = None, level: str = "clause"
         + (f" with model {result.model_version}" if result.model_version else "")
     )
     failed = result.failed
-    ignored = [s for s in result.skipped if not s.failed]
+    notes = [s for s in result.skipped if s.warning]
+    ignored = [s for s in result.skipped if not s.failed and not s.warning]
     if failed:
         console.print(f"[bold red]skipped[/] {len(failed)} input(s):")
         for s in failed:
@@ -363,6 +296,8 @@ def print_report(result: BatchResult, console: Any = None, level: str = "clause"
                       + ", ".join(f"{k} ×{v}" for k, v in kinds.most_common()))
     for s in own:
         console.print(f"ignored {s.path}: the output of this run")
+    for s in notes:
+        console.print(f"[yellow]warning[/] {s.path}: {s.reason}", markup=True, highlight=False)
     if result.output:
         what = "provisions" if level == "provision" else "clauses"
         console.print(f"[bold]wrote[/] {len(result.rows)} {what} to {result.output}")

@@ -41,7 +41,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from policytag.clause import Clause, atomic_write_text
+from policytag.clause import Clause
+from policytag.fileio import atomic_write_text, check_writable, normal_permissions
 from policytag.errors import PolicytagError
 from policytag.serving import batch, tagging
 
@@ -308,20 +309,6 @@ class SummaryCounts:
         return out
 
 
-def _write_dir_atomic(target: Path, fill) -> None:
-    """Fill a temporary sibling directory, then rename it to ``target`` (new or empty)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
-    try:
-        fill(tmp)
-        if target.is_dir() and not any(target.iterdir()):
-            target.rmdir()
-        os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
 # --------------------------------------------------------------------------- cluster
 
 
@@ -485,6 +472,11 @@ def run_predict_ray(opts: batch.PredictOptions, *, address: str | None = None, n
     if settings.get("num_workers") is not None and int(settings["num_workers"]) < 1:
         raise PolicytagError(f"--num-workers must be at least 1, got {settings['num_workers']}")
     console = console or batch._console()
+    # inputs before any model or cluster work: an output that is one of them stops the run here
+    outputs = [out_path, tagging.summary_path(out_path)] if mode == "file" else [out_path]
+    files, expand_skips = batch.expand_inputs(opts.inputs, exclude=outputs)
+    if mode == "file":
+        check_writable(out_path)
     from policytag.modeling.classifier import read_metadata
 
     model_dir = tagging.resolve_model_dir(opts.model).resolve()
@@ -494,7 +486,6 @@ def run_predict_ray(opts: batch.PredictOptions, *, address: str | None = None, n
     result = RayBatchResult(model_dir=str(model_dir), model_version=str(meta.get("version", "")),
                             shard_format=fmt)
 
-    files, expand_skips = batch.expand_inputs(opts.inputs)
     keyed: list[tuple[int, int, batch.Skip]] = []  # (file index, order, skip): sorted into the local order
     items, read_here = _items(files, keyed, settings, opts.progress)
     index = {str(f.path): i for i, f in enumerate(files)}
@@ -560,6 +551,7 @@ def run_predict_ray(opts: batch.PredictOptions, *, address: str | None = None, n
                 "created_at": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
             }
             atomic_write_text(tmp_dir / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=2) + "\n")
+            normal_permissions(tmp_dir)  # mkdtemp made it 0700
             if out_path.is_dir() and not any(out_path.iterdir()):
                 out_path.rmdir()
             os.replace(tmp_dir, out_path)

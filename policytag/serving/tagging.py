@@ -10,11 +10,8 @@ output order) and ``model_version``.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
-import tempfile
 import time
 from collections import OrderedDict
 from pathlib import Path
@@ -22,7 +19,8 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from policytag.clause import Clause, atomic_write_text
+from policytag.clause import Clause
+from policytag.fileio import atomic_write_bytes, atomic_write_text, csv_bytes, xlsx_bytes
 from policytag.errors import InputError, ModelNotFoundError, PolicytagError
 
 OUTPUT_FORMATS = (".jsonl", ".csv", ".xlsx")
@@ -518,43 +516,23 @@ def write_rows(rows: Sequence[dict], path: str | os.PathLike) -> Path:
 
 def write_csv(records: Sequence[dict] | "pd.DataFrame", path: str | os.PathLike,  # noqa: F821
               columns: Sequence[str] | None = None) -> Path:
-    """Atomic CSV in UTF-8 with a byte-order mark (Excel then reads Chinese correctly)."""
+    """Atomic CSV in UTF-8 with a byte-order mark (Excel then reads Chinese correctly).
+
+    A text starting with ``=``, ``+``, ``-``, ``@``, tab or CR gets a leading ``'`` so that
+    a spreadsheet shows it instead of running it as a formula (:func:`policytag.fileio.safe_cell`)."""
     import pandas as pd
 
     if isinstance(records, pd.DataFrame):
         columns = list(records.columns)
         records = records.to_dict("records")
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(columns or []), extrasaction="ignore", lineterminator="\r\n")
-    w.writeheader()
-    for r in records:
-        w.writerow(r)
-    _atomic_write_bytes(path, "\ufeff".encode("utf-8") + buf.getvalue().encode("utf-8"))
-    return Path(path)
+    return atomic_write_bytes(path, csv_bytes(records, list(columns or [])))
 
 
 def write_xlsx(df: "pd.DataFrame", path: str | os.PathLike, sheet_name: str = "clauses") -> Path:  # noqa: F821
-    """Atomic Excel file; characters that Excel forbids (control codes) are dropped."""
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-
-    df = df.map(lambda v: ILLEGAL_CHARACTERS_RE.sub("", v) if isinstance(v, str) else v)
-    buf = io.BytesIO()
-    df.to_excel(buf, index=False, sheet_name=sheet_name, engine="openpyxl")
-    _atomic_write_bytes(path, buf.getvalue())
-    return Path(path)
-
-
-def _atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Atomic Excel file (the frame's columns, not its index). Characters that Excel forbids
+    (control codes) are dropped; text cells are written as strings, never as formulas, and
+    one starting with a formula character gets a leading ``'`` (as in :func:`write_csv`)."""
+    return atomic_write_bytes(path, xlsx_bytes(df.to_dict("records"), list(df.columns), sheet_name=sheet_name))
 
 
 def write_summary(rows: Sequence[dict], path: str | os.PathLike, taxonomy=None) -> Path:

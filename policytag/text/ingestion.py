@@ -10,13 +10,15 @@ here only gets the text out; every rule that changes it lives in
 
 from __future__ import annotations
 
+import functools
 import os
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from policytag.errors import InputError
+from policytag.errors import InputError, InputWarning
 from policytag.text.normalization import normalize, to_simplified
 
 SUPPORTED_SUFFIXES = {".txt": "txt", ".text": "txt", ".md": "txt", ".markdown": "txt", ".docx": "docx", ".pdf": "pdf",
@@ -97,13 +99,17 @@ def _decode_score(text: str) -> float:
     return sum(ch in _COMMON for ch in han) / len(han)
 
 
-def decode_bytes(data: bytes, name: str = "input") -> tuple[str, str]:
+def decode_bytes(data: bytes, name: str = "input", notes: list[str] | None = None) -> tuple[str, str]:
     """Decode a text file's bytes; returns ``(text, encoding)``.
 
     BOMs are honoured (UTF-8, UTF-16, UTF-32). Otherwise strict UTF-8 is tried first, then
     GB18030 (a superset of GBK/GB2312), Big5, UTF-16 and charset-normalizer's best guess;
     among the encodings that decode without errors the one whose text has the highest
-    share of common Chinese characters wins."""
+    share of common Chinese characters wins.
+
+    When none does, a file that is UTF-8 but for a few stray bytes (at most one in a
+    thousand) is read as UTF-8 without them, and a warning naming their line and byte
+    offset is appended to ``notes``; anything else is refused."""
     if not data.strip(b" \t\r\n\x00\xef\xbb\xbf\xff\xfe"):
         raise InputError(f"{name}: the file is empty")
     for bom, enc in [(b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"),
@@ -137,20 +143,58 @@ def decode_bytes(data: bytes, name: str = "input") -> tuple[str, str]:
         score = _decode_score(text)
         if score > 0.2:
             scored.append((score, -candidates.index(enc), enc, text))
+    if not scored and nul_share < 0.1:
+        lenient = _utf8_without_stray_bytes(data, name)
+        if lenient is not None:
+            text, note = lenient
+            if notes is not None:
+                notes.append(note)
+            return text, "utf-8 (stray bytes dropped)"
     if not scored:
         raise InputError(
-            f"{name}: cannot decode the text (not UTF-8, GB18030/GBK, Big5 or UTF-16, or not a text file); "
-            "re-save it as UTF-8 and try again"
+            f"{name}: this file does not look like text in a known encoding: cannot decode it as UTF-8, "
+            "GB18030/GBK, Big5 or UTF-16; is it really a text file? Re-save it as UTF-8 text and try again"
         )
     score, _, enc, text = max(scored)
     return text, enc
 
 
+def _utf8_without_stray_bytes(data: bytes, name: str) -> tuple[str, str] | None:
+    """``(text, warning)`` when ``data`` is UTF-8 except for a few invalid bytes, else None."""
+    limit = max(3, len(data) // 1000)
+    escaped = data.decode("utf-8", errors="surrogateescape")  # each invalid byte -> U+DC80..U+DCFF
+    runs = list(_ESCAPED.finditer(escaped))
+    if not runs or len(runs) > limit:
+        return None
+    text = _ESCAPED.sub("", escaped)
+    if _decode_score(text) <= 0.2:
+        return None
+    offsets, pos, off = [], 0, 0
+    for m in runs[:3]:
+        off += len(escaped[pos:m.start()].encode("utf-8", "surrogateescape"))
+        offsets.append(off)
+        off += m.end() - m.start()
+        pos = m.end()
+    n = sum(m.end() - m.start() for m in runs)
+    newline = b"\n"
+    where = ", ".join(f"line {data.count(newline, 0, o) + 1} (byte offset {o})" for o in offsets)
+    more = f" and {len(runs) - 3} more places" if len(runs) > 3 else ""
+    return text, (f"{name}: {n} byte(s) that are not valid UTF-8 were dropped, at {where}{more}; "
+                  "check the text there (re-save the file as UTF-8 to silence this warning)")
+
+
+_ESCAPED = re.compile("[\udc80-\udcff]+")
+
+
 # --------------------------------------------------------------------------- extractors
 
 def _read_txt(path: Path) -> tuple[str, dict]:
-    text, enc = decode_bytes(path.read_bytes(), path.name)
-    return text, {"encoding": enc}
+    notes: list[str] = []
+    text, enc = decode_bytes(path.read_bytes(), path.name, notes)
+    meta: dict[str, Any] = {"encoding": enc}
+    if notes:
+        meta["warnings"] = notes
+    return text, meta
 
 
 _DOCX_HEADING = re.compile(r"^(?:Heading|标题)\s*(\d)$", re.I)
@@ -253,17 +297,24 @@ def html_to_text(soup) -> str:
     """Main text of a parsed page: navigation, headers, footers, scripts and elements whose
     class/id says navigation, breadcrumb, share or footer are dropped; the largest
     content container (``<article>``, ``<main>``, ``#content``, ``.TRS_Editor`` ...) is kept if
-    there is one. ``<h1>``-``<h6>`` become Markdown headings; block elements end a line."""
+    there is one. ``<h1>``-``<h6>`` become Markdown headings; block elements end a line.
+
+    Linear in the size of the page, however deeply it nests: every pass is one walk over
+    the tree (bs4's ``append``/``get_text``/``.decomposed`` cost a walk of the subtree per
+    call, which made 8,000 nested ``<div>`` take half a minute)."""
     for tag in soup(_DROP_TAGS):
-        tag.decompose()
+        if not _decomposed(tag):  # a drop tag inside another one went with it
+            tag.decompose()
     for tag in soup.find_all(True):
-        if tag.decomposed if hasattr(tag, "decomposed") else False:
+        if _decomposed(tag):
             continue
         attrs = getattr(tag, "attrs", None) or {}
         ident = " ".join([attrs.get("id", "") or ""] + list(attrs.get("class", []) or []))
         if ident and _FURNITURE_ATTR.search(ident) and not _CONTENT_ATTR.search(ident):
             tag.decompose()
     body = soup.body or soup
+    types = body.interesting_string_types
+    lengths = _stripped_lengths(body, types)  # len(t.get_text(strip=True)) of every tag, in one pass
     candidates = [t for t in body.find_all(["article", "main"])]
     for t in body.find_all(True):
         attrs = getattr(t, "attrs", None) or {}
@@ -272,21 +323,72 @@ def html_to_text(soup) -> str:
             candidates.append(t)
     root = body
     if candidates:
-        best = max(candidates, key=lambda t: len(t.get_text(strip=True)))
-        if len(best.get_text(strip=True)) >= 0.3 * len(body.get_text(strip=True)):
+        best = max(candidates, key=lambda t: lengths[id(t)])
+        if lengths[id(best)] >= 0.3 * lengths[id(body)]:
             root = best
-    for br in root.find_all("br"):
-        br.replace_with("\n")
-    for level in range(1, 7):
-        for h in root.find_all(f"h{level}"):
-            h.insert(0, "\n" + "#" * level + " ")
-            h.append("\n")
-    for tag in root.find_all(_BLOCK_TAGS):
-        tag.append("\n")
-    for cell in root.find_all(["td", "th"]):
-        cell.append(" ")
-    text = root.get_text("")
+    text = _render_text(root, types)
     return "\n".join(re.sub(r"[ \t]+", " ", line).strip() for line in text.split("\n"))
+
+
+def _decomposed(tag) -> bool:
+    # not ``tag.decomposed``: bs4 resolves that attribute by searching the whole subtree
+    return bool(vars(tag).get("_decomposed", False))
+
+
+def _is_text(node, types) -> bool:
+    return (type(node) is types) if isinstance(types, type) else (type(node) in types)
+
+
+def _stripped_lengths(root, types) -> dict[int, int]:
+    """``id(tag) -> len(tag.get_text(strip=True))`` for ``root`` and every tag below it."""
+    from bs4 import Tag
+
+    lengths: dict[int, int] = {}
+    stack: list = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if done:
+            lengths[id(node)] = sum(lengths.get(id(c), 0) if isinstance(c, Tag)
+                                    else (len(c.strip()) if _is_text(c, types) else 0) for c in node.contents)
+            continue
+        stack.append((node, True))
+        stack.extend((c, False) for c in node.contents if isinstance(c, Tag))
+    return lengths
+
+
+def _render_text(root, types) -> str:
+    """The text of ``root``'s children: ``<br>`` is a line break, ``<hN>`` a Markdown heading on
+    its own line, a block element ends a line and a table cell ends with a space."""
+    from bs4 import Tag
+
+    out: list[str] = []
+    stack: list = [c for c in reversed(root.contents)]
+    while stack:
+        node = stack.pop()
+        if not isinstance(node, Tag):
+            if type(node) is _Suffix or _is_text(node, types):
+                out.append(str(node))
+            continue
+        name = node.name
+        if name == "br":
+            out.append("\n")
+            continue
+        level = _HEADING_LEVEL.get(name)
+        suffix = "\n" if level else ("\n" if name in _BLOCK_SET else (" " if name in ("td", "th") else ""))
+        if level:
+            out.append("\n" + "#" * level + " ")
+        if suffix:
+            stack.append(_Suffix(suffix))
+        stack.extend(reversed(node.contents))
+    return "".join(out)
+
+
+class _Suffix(str):
+    """What a closing tag adds to the text (kept apart from the page's own strings)."""
+
+
+_HEADING_LEVEL = {f"h{i}": i for i in range(1, 7)}
+_BLOCK_SET = frozenset(_BLOCK_TAGS)
 
 
 _READERS = {"txt": _read_txt, "docx": _read_docx, "pdf": _read_pdf, "html": _read_html}
@@ -294,9 +396,21 @@ _READERS = {"txt": _read_txt, "docx": _read_docx, "pdf": _read_pdf, "html": _rea
 
 # --------------------------------------------------------------------------- public API
 
-def load_document(path: str | os.PathLike, doc_id: str | None = None) -> Document:
+def load_document(path: str | os.PathLike, doc_id: str | None = None, *,
+                  limits: dict[str, Any] | None = None) -> Document:
     """Read a file and return its clean :class:`Document`. Raises :class:`InputError`
-    (missing, empty, unsupported type, undecodable, corrupt, PDF without text layer)."""
+    (missing, empty, too large, unsupported type, undecodable, not text, corrupt, PDF without
+    text layer).
+
+    ``limits`` (default: the ``limits`` section of ``configs/predict.yaml``) bounds the work
+    one input may cause; they are checked on the file before anything is extracted:
+    ``max_bytes`` (the file on disk), and for ``.docx`` (a zip archive) ``max_unzipped_bytes``
+    (its parts once decompressed, read from the zip directory) and ``max_zip_ratio``. Sizes
+    are bytes or strings such as ``20mb``; a missing or null key means no limit.
+
+    Text that is mostly undecodable bytes (U+FFFD) or control characters is refused; a few
+    such characters are dropped, and a :class:`~policytag.errors.InputWarning` says where.
+    """
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file")
@@ -307,24 +421,39 @@ def load_document(path: str | os.PathLike, doc_id: str | None = None) -> Documen
     if kind is None:
         hint = _SUFFIX_HINTS.get(suffix, "supported types are .txt, .docx, .pdf and .html")
         raise InputError(f"{path.name}: unsupported file type {suffix or '(no extension)'!r}; {hint}")
-    if path.stat().st_size == 0:
+    size = path.stat().st_size
+    if size == 0:
         raise InputError(f"{path.name}: the file is empty")
+    lim = input_limits() if limits is None else limits
+    max_bytes = parse_size(lim.get("max_bytes"), "limits.max_bytes")
+    if max_bytes is not None and size > max_bytes:
+        raise InputError(f"{path.name}: the file is {_mb(size)}, over the limit of {_mb(max_bytes)} for one input "
+                         "(limits.max_bytes); split it, or raise the limit with --set limits.max_bytes=...")
+    if kind == "docx":
+        check_zip(path, lim)
     raw, meta = _READERS[kind](path)
+    notes = list(meta.pop("warnings", []))
+    raw = collapse_blank_runs(screen_text(raw, path.name, notes))
     text, removed = normalize(raw, kind=kind)
     if not text.strip():
         raise InputError(f"{path.name}: no document text left after removing page furniture "
                          f"({len(removed)} lines removed); is this the right file?")
+    _warn(notes, meta)
     return Document(doc_id or doc_id_for(path), text, str(path), kind, removed, meta)
 
 
 def document_from_text(text: str, doc_id: str = "pasted", name: str | None = None) -> Document:
-    """A :class:`Document` from pasted text (same normalization as files)."""
+    """A :class:`Document` from pasted text (same normalization and screening as files)."""
     if text is None or not str(text).strip():
         raise InputError("no text given: paste the text of a policy document")
-    clean, removed = normalize(str(text), kind="text")
+    notes: list[str] = []
+    raw = collapse_blank_runs(screen_text(str(text), name or "the pasted text", notes))
+    clean, removed = normalize(raw, kind="text")
     if not clean.strip():
         raise InputError("no document text left after removing page furniture; paste the body of the document")
-    return Document(doc_id, clean, name or "<pasted>", "text", removed, {})
+    meta: dict[str, Any] = {}
+    _warn(notes, meta)
+    return Document(doc_id, clean, name or "<pasted>", "text", removed, meta)
 
 
 # --------------------------------------------------------------------------- sources with metadata
@@ -423,3 +552,110 @@ def load_source(path: str | os.PathLike) -> Document:
     doc.source = str(path)
     doc.meta["source_meta"] = _source_meta(raw_meta)
     return doc
+
+
+# --------------------------------------------------------------------------- bounds
+
+# Text whose share of these characters is above BAD_CHAR_SHARE is not text in a known
+# encoding (random bytes named .html come out of the HTML decoder as U+FFFD and C0/C1 codes).
+BAD_CHAR_SHARE = 0.02
+_BAD_CHARS = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f\ufffd\ud800-\udfff]")
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]i?b?|b)?\s*$", re.I)
+_ZIP_RATIO_MIN_PART = 1 << 20  # parts under 1 MiB inflate as they like (XML compresses well)
+
+
+@functools.lru_cache(maxsize=1)
+def _default_limits() -> tuple[tuple[str, Any], ...]:
+    from policytag.config import load_config
+
+    return tuple(sorted((load_config("predict").get("limits") or {}).items()))
+
+
+def input_limits() -> dict[str, Any]:
+    """The default per-input limits: the ``limits`` section of ``configs/predict.yaml``."""
+    return dict(_default_limits())
+
+
+def parse_size(value: Any, key: str = "size") -> int | None:
+    """Bytes from ``1048576``, ``"20mb"``, ``"1.5 GiB"``...; None (no limit) for None."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise InputError(f"{key}: expected a size such as 20mb, got {value!r}")
+    if isinstance(value, (int, float)):
+        return int(value)
+    m = _SIZE.match(str(value))
+    if not m:
+        raise InputError(f"{key}: expected a size such as 20mb or 1048576, got {value!r}")
+    unit = (m.group(2) or "b").lower()[0]
+    return int(float(m.group(1)) * {"b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}[unit])
+
+
+def _mb(n: int) -> str:
+    return f"{n / (1 << 20):.1f} MB" if n >= 1 << 20 else f"{n} bytes"
+
+
+def check_zip(path: Path, limits: dict[str, Any]) -> None:
+    """Refuse a zip-based document (``.docx``) that would inflate too far, from its directory
+    alone (the declared sizes bound what :mod:`zipfile` will ever decompress)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
+        raise InputError(f"{path.name}: not a readable .docx file ({type(e).__name__}); "
+                         "open and re-save it in Word or WPS as .docx") from None
+    total = sum(i.file_size for i in infos)
+    max_total = parse_size(limits.get("max_unzipped_bytes"), "limits.max_unzipped_bytes")
+    if max_total is not None and total > max_total:
+        raise InputError(f"{path.name}: the .docx inflates to {_mb(total)}, over the limit of {_mb(max_total)} "
+                         "(limits.max_unzipped_bytes); is it a real document? Save the text as .docx again, "
+                         "or raise the limit with --set limits.max_unzipped_bytes=...")
+    ratio = limits.get("max_zip_ratio")
+    if ratio is not None:
+        for i in infos:
+            if i.file_size >= _ZIP_RATIO_MIN_PART and i.file_size > float(ratio) * max(i.compress_size, 1):
+                raise InputError(
+                    f"{path.name}: part {i.filename} inflates {i.file_size / max(i.compress_size, 1):.0f} times "
+                    f"(to {_mb(i.file_size)}), more than limits.max_zip_ratio={ratio}: this looks like a zip "
+                    "bomb, not a document; open and re-save it in Word or WPS as .docx")
+
+
+def screen_text(text: str, name: str, notes: list[str]) -> str:
+    """Refuse text that is mostly undecodable bytes or control characters; drop a few.
+
+    What is dropped is reported in ``notes`` with the line where it first occurs."""
+    bad = _BAD_CHARS.findall(text)
+    if not bad:
+        return text
+    visible = sum(1 for ch in text if not ch.isspace()) or 1
+    share = len(bad) / visible
+    if share > BAD_CHAR_SHARE and len(bad) > 2:
+        raise InputError(
+            f"{name}: this file does not look like text in a known encoding: {share:.0%} of its characters are "
+            "undecodable bytes (U+FFFD) or control characters; is it really a text document of this type? "
+            "Re-save it as UTF-8 text (or .docx/.pdf) and try again")
+    first = _BAD_CHARS.search(text).start()
+    line = text.count("\n", 0, first) + 1
+    kinds = sorted({"U+FFFD" if ch == "\ufffd" else f"U+{ord(ch):04X}" for ch in bad})
+    notes.append(f"{name}: {len(bad)} undecodable or control character(s) ({', '.join(kinds[:5])}"
+                 f"{', ...' if len(kinds) > 5 else ''}) dropped, first on line {line} of the text; check it there")
+    return _BAD_CHARS.sub("", text)
+
+
+_BLANK_RUN = re.compile(r"\n(?:[^\S\n]*\n){2,}")
+
+
+def collapse_blank_runs(text: str) -> str:
+    """Runs of more than two blank lines become two (the clean text has no blank lines at all:
+    normalization drops them last). Rules anchored at a line start rescan a run of blank
+    lines from each of its lines, so 60,000 of them (deeply nested HTML) took minutes."""
+    return _BLANK_RUN.sub("\n\n\n", text)
+
+
+def _warn(notes: list[str], meta: dict[str, Any]) -> None:
+    if notes:
+        meta["warnings"] = notes
+        for note in notes:
+            warnings.warn(InputWarning(note), stacklevel=3)

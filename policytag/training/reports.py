@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from policytag.clause import atomic_write_text
+from policytag.fileio import atomic_write_text
 from policytag.data.taxonomy import Taxonomy, load_taxonomy
 
 

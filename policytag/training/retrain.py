@@ -384,7 +384,7 @@ def retrain(config: str | os.PathLike = "default", overrides: Sequence[str] = ()
 
 def _record_test_metrics(model_dir: Path, metrics: dict, data: TrainingData, test_docs: Iterable[str]) -> None:
     """Put the test-document report into the model's own metadata (shown by its model card)."""
-    from policytag.clause import atomic_write_text
+    from policytag.fileio import atomic_write_text
 
     meta_file = model_dir / "policytag.json"
     if not metrics.get("report") or not meta_file.exists():
