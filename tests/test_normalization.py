@@ -359,3 +359,48 @@ def test_join_bare_markers():
 def test_remove_toc_lines():
     text = "第一章 总则\n第二章 组织管理\n第三章 附则\n第一章 总则\n第一条 为了加强科普工作。"
     assert apply(N.remove_toc_lines, text) == "第一章 总则\n第一条 为了加强科普工作。"
+
+
+# --- rules for download-site copies (segfix) -------------------------------------------
+
+def test_remove_inline_watermarks_url_account_and_repeated_stamp():
+    from policytag.text.normalization import remove_inline_watermarks
+
+    removed: list = []
+    text = ("实施“科普进基层——学党史星河文创素材库:(https://www.example.cn/。公众…号:某某星域。|整理汇总。、办实事”工程。\n"
+            "建立长效机制。某某教育在线\n"
+            "提升科学教育水平。某某教育在线\n"
+            "完善评价办法。")
+    out = remove_inline_watermarks(text, removed)
+    assert out.split("\n") == ["实施“科普进基层——学党史、办实事”工程。", "建立长效机制。", "提升科学教育水平。", "完善评价办法。"]
+    # a tail that occurs once is text, not a stamp
+    assert remove_inline_watermarks("开展活动。详见附表\n其他。", []) == "开展活动。详见附表\n其他。"
+
+
+def test_join_docsite_page_chunks():
+    from policytag.text.normalization import join_docsite_page_chunks
+
+    a = "1、某某条例第一条为了" + "加强科普工作，" * 40 + "倡导科学方"
+    b = "2、法，传播科学思想。第二条本条例适用于本省。"
+    out = join_docsite_page_chunks(f"{a}\n{b}", [])
+    assert out == a[2:] + b[2:]
+    # real items that end their sentences stay
+    items = "1、" + "加强农村科普。" * 40 + "\n2、建立社区科普队伍。"
+    assert join_docsite_page_chunks(items, []) == items
+
+
+def test_split_title_run_in_drops_adoption_note():
+    from policytag.text.normalization import split_title_run_in
+
+    removed: list = []
+    out = split_title_run_in("某省科学技术普及条例(2006年3月30日某省人大常委会会议通过自2006年5月1日起施行)第一章总则", removed)
+    assert out == "某省科学技术普及条例\n第一章总则"
+    assert split_title_run_in("某某大赛实施方案一、大赛主题为宣传科学。", []) == "某某大赛实施方案\n一、大赛主题为宣传科学。"
+    assert split_title_run_in("根据某某方案开展工作。", []) == "根据某某方案开展工作。"
+
+
+def test_remove_box_drawing_rows():
+    from policytag.text.normalization import remove_box_drawing_rows
+
+    text = "任务分工表\n┌──┬──┐\n│工作内容 │牵头单位 │\n└──┴──┘\n二、工作要求"
+    assert remove_box_drawing_rows(text, []) == "任务分工表\n二、工作要求"

@@ -337,3 +337,25 @@ def test_seed_copies_in_labels_sources_are_identical():
     for path in SEEDS:
         assert (sources / path.name).read_bytes() == path.read_bytes()
     assert load_document(SEEDS[0]).doc_id
+
+
+# --- rules for web copies (segfix) ------------------------------------------------------
+
+def test_split_enumerated_shi_without_full_stops():
+    from policytag.text.segmentation import segment
+
+    text = "一、重点工作\n(一)加强组织建设。一是健全学会组织，培养学术带头人二是重视乡镇科协建设，三是加强企业科协建设。"
+    texts = [c.text for c in segment(("d", text))]
+    assert texts == ["(一)加强组织建设。", "一是健全学会组织，培养学术带头人", "二是重视乡镇科协建设，", "三是加强企业科协建设。"]
+    # 第二是 / a lone 二是 without 一是 does not split
+    assert [c.text for c in segment(("d", "一、工作\n(一)加强工作。第一是统筹，第二是落实。"))][-1] == "第一是统筹，第二是落实。"
+    assert len(segment(("d", "一、工作\n(一)加强工作。问题之二是经费不足，需要解决。"))) == 2
+
+
+def test_skip_fragment_lines_are_not_headings():
+    from policytag.text.segmentation import segment
+
+    text = "一、总体要求\n以\n——坚持服务人民。以公众需求为导向，增加知识供给。"
+    clauses = segment(("d", text))
+    assert clauses and all(c.context.startswith("一、总体要求") and " > 以" not in c.context for c in clauses)
+    assert all(c.text != "以" for c in clauses)

@@ -369,6 +369,100 @@ def collapse_punctuation(text: str, removed: list) -> str:
     return text
 
 
+# --------------------------------------------------------------------------- 5b. inline watermarks
+
+#: Watermarks that download sites inject inside sentences: a labelled URL
+#: (``…素材库:(https://www.x.cn/。``), a WeChat account ad (``公众号:某某。``, also with an
+#: inserted ``…``) and the phrase ``整理汇总。``. Removed wherever they occur.
+INLINE_WATERMARK_PATTERNS: list[re.Pattern] = [
+    re.compile(f"(?:[{HAN}][—=]*){{2,6}}库\\s*[:：]\\s*[(（]?\\s*https?://[A-Za-z0-9./_%?=&-]+[)）]?。?"),
+    re.compile("[|｜]?\\s*公\\s*众\\s*…?\\s*号\\s*[:：][^。\\n]{1,14}。"),
+    re.compile("[|｜]?\\s*整理汇总。"),
+]
+#: a short tail after a sentence end that repeats at the end of several lines: a site stamp
+_REPEATED_TAIL = re.compile(f"(?<=[。！？])([A-Za-z0-9{HAN}]{{3,16}})[ \\t]*$", re.M)
+
+
+def remove_inline_watermarks(text: str, removed: list) -> str:
+    """Drop watermarks that download sites inject inside or after sentences: the patterns of
+    :data:`INLINE_WATERMARK_PATTERNS`, and a short stamp after the last sentence end of a line
+    (``…长效机制。OTP四川教育在线``) when the same stamp ends at least two lines."""
+    n = 0
+    for pattern in INLINE_WATERMARK_PATTERNS:
+        text, k = pattern.subn("", text)
+        n += k
+    tails = Counter(m.group(1) for m in _REPEATED_TAIL.finditer(text))
+    stamps = {t for t, c in tails.items() if c >= 2}
+    if stamps:
+        text, k = _REPEATED_TAIL.subn(lambda m: "" if m.group(1) in stamps else m.group(0), text)
+        n += k - 0
+        removed.extend(f"inline watermark: {t}" for t in sorted(stamps))
+    if n:
+        removed.append(f"inline watermarks removed: {n}")
+    return text
+
+
+# --------------------------------------------------------------------------- 9a. download-site page chunks
+
+_CHUNK_MARK = re.compile(r"^(\d{1,3})、")
+_CHUNK_MIN_LEN = 200
+
+
+def join_docsite_page_chunks(text: str, removed: list) -> str:
+    """Document-sharing sites dump a document as page chunks ``1、…`` ``2、…`` ``3、…`` that
+    cut sentences mid-word (``…倡导科学方`` / ``2、法，传播科学思想``). A run of lines numbered
+    1、2、3、… in order, every one but the last at least 200 characters long, where at least one
+    line ends mid-sentence, is such a dump: the markers are dropped and the chunks joined into
+    one line (later rules split it at articles and outline markers). Real items ``1、`` end
+    their sentences, so they are left alone."""
+    lines = text.split("\n")
+    idx = [i for i, line in enumerate(lines) if line.strip()]
+    out_drop: set[int] = set()
+    k = 0
+    while k < len(idx):
+        m = _CHUNK_MARK.match(lines[idx[k]].strip())
+        if not m or m.group(1) != "1":
+            k += 1
+            continue
+        run = [idx[k]]
+        j = k + 1
+        while j < len(idx):
+            m2 = _CHUNK_MARK.match(lines[idx[j]].strip())
+            if not m2 or int(m2.group(1)) != len(run) + 1:
+                break
+            run.append(idx[j])
+            j += 1
+        body = [lines[i].strip() for i in run]
+        mid_cut = any(b[-1] not in LINE_END_OK for b in body[:-1])
+        if len(run) >= 2 and mid_cut and all(len(b) >= _CHUNK_MIN_LEN for b in body[:-1]):
+            joined = "".join(_CHUNK_MARK.sub("", b, count=1) for b in body)
+            lines[run[0]] = joined
+            out_drop.update(run[1:])
+            removed.append(f"download-site page chunks joined: {len(run)}")
+        k = j
+    return "\n".join(line for i, line in enumerate(lines) if i not in out_drop)
+
+
+# --------------------------------------------------------------------------- 9b'. box-drawing tables
+
+_BOX_CHARS = re.compile("[\u2500-\u257f]")
+
+
+def remove_box_drawing_rows(text: str, removed: list) -> str:
+    """Tables drawn with box-drawing characters (``┌──┬──┐``, ``│工作内容 │牵头单位 │``) are
+    flattened into rows whose cells run into each other and wrap across lines: not clauses.
+    Every line that contains a box-drawing character is dropped."""
+    out, n = [], 0
+    for line in text.split("\n"):
+        if _BOX_CHARS.search(line):
+            n += 1
+            continue
+        out.append(line)
+    if n:
+        removed.append(f"box-drawing table rows: {n}")
+    return "\n".join(out)
+
+
 # --------------------------------------------------------------------------- 9. page furniture
 
 _DATE_CN = "[〇零一二三四五六七八九十]"
@@ -447,6 +541,8 @@ FURNITURE_PATTERNS: list[tuple[str, re.Pattern]] = [
         # seals and release notes
         ("seal", r"[(（][^()（）]{0,30}(代章|盖章|印章|公章)[)）]"),
         ("release note", r"[(（]\s*此件[^()（）]{0,12}[)）]"),
+        # adoption / promulgation note of a law on its own line: (2006年3月30日…通过…施行)
+        ("adoption note", r"[(（]\s*(19|20)\d{2}\s*年[^()（）]{0,150}(通过|公布|施行|发布)[^()（）]{0,60}[)）]"),
         # addressee line: 各市委、市人民政府，省委各部门：
         ("addressee", r"各[^。！？]{0,200}(单位|部门|政府|科协|协会|学会|研究会|委员会|局|厅|委|办|团体|机构|"
                       r"区镇|街道|院|校|组织|公司|企业|兵团)\s*[:：]"),
@@ -566,6 +662,38 @@ def split_run_in_articles(text: str, removed: list) -> str:
         out.append(new)
     if n:
         removed.append(f"run-in articles split: {n}")
+    return "\n".join(out)
+
+
+#: a document title (ending in a document kind, optionally with a bracketed note such as
+#: ``(暂行)`` or the adoption line of a law) run into the first heading or article
+_TITLE_RUN_IN = re.compile(
+    "^(?P<title>[^。；;，,：:！？\\n]{4,60}?(?:方案|条例|办法|意见|通知|规划|纲要|计划|细则|规定|要点|决定))"
+    "(?P<note>[(（][^()（）\\n]{1,120}[)）])?"
+    f"(?=第[一1][章条节]|一、|[(（]一[)）])")
+
+
+def split_title_run_in(text: str, removed: list) -> str:
+    """Put a document title that runs into the first heading on a line of its own:
+    ``某某科普条例(暂行)第一章总则`` -> ``某某科普条例`` / ``(暂行)`` / ``第一章总则`` (an adoption
+    note ``(2006年3月30日…通过…施行)`` is dropped as furniture); ``某某大赛实施方案一、大赛主题…`` -> ``某某大赛实施方案`` / ``一、大赛主题…``.
+    Only at the start of a line, and only before the first marker (第一章/第一条/一、/(一))."""
+    n = 0
+    out = []
+    for line in text.split("\n"):
+        m = _TITLE_RUN_IN.match(line.strip())
+        if m:
+            s = line.strip()
+            note = m.group("note")
+            if note and furniture_kind(note):  # an adoption note is furniture: dropped
+                removed.append(f"{furniture_kind(note)}: {note[:40]}")
+                note = None
+            parts = [m.group("title")] + ([note] if note else []) + [s[m.end():]]
+            line = "\n".join(parts)
+            n += 1
+        out.append(line)
+    if n:
+        removed.append(f"title run-in split: {n}")
     return "\n".join(out)
 
 
@@ -739,12 +867,16 @@ PIPELINE: list[Rule] = [
     remove_pinyin,
     remove_toneless_pinyin,
     to_simplified,
+    remove_inline_watermarks,
     remove_injected_symbols,
     join_spaced_out_text,
     join_cjk_spaces,
     fullwidth_punctuation,
     collapse_punctuation,
     remove_furniture,
+    remove_box_drawing_rows,
+    join_docsite_page_chunks,
+    split_title_run_in,
     split_run_in_articles,
     split_embedded_numbering,
     join_bare_markers,

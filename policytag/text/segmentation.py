@@ -198,17 +198,45 @@ def _protected(text: str) -> list[bool]:
     return inside
 
 
+_SHI_NUMS = "一二三四五六七八九十"
+
+
+def enumerated_shi_cuts(seg: str) -> set[int]:
+    """Rule ``split_enumerated_shi``: items enumerated as 一是…二是…三是… inside one paragraph
+    are separate provisions even where the source has no 。 before 二是 (``…学术带头人二是重视…``,
+    ``…，三是加强…``). Returns the offsets of 二是, 三是, … that follow 一是 in sequence (each
+    number once, in order; ``第二是`` and a 是 inside quotes do not count)."""
+    cuts: set[int] = set()
+    inside = _protected(seg)
+    pos = -1
+    for k, num in enumerate(_SHI_NUMS):
+        q = seg.find(num + "是", pos + 1)
+        while q != -1 and (inside[q] or (q > 0 and seg[q - 1] in "第统唯")):
+            q = seg.find(num + "是", q + 1)
+        if q == -1:
+            break
+        if k > 0 and q > 0 and seg[q - 1] not in _SENT_END + _CLOSERS:
+            cuts.add(q)
+        pos = q
+    return cuts
+
+
 def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
     """Sentence spans of ``text[start:end]``: split after 。！？ (with any closing quotes or
-    brackets), and after ； when both sides have at least 8 characters and the sentence
-    is not a list introduced by a colon. Marks inside quotes or brackets do not split."""
+    brackets), after ； when both sides have at least 8 characters and the sentence
+    is not a list introduced by a colon, and before 二是/三是/… of an 一是 enumeration
+    (:func:`enumerated_shi_cuts`). Marks inside quotes or brackets do not split."""
     end = len(text) if end is None else end
     seg = text[start:end]
     inside = _protected(seg)
+    shi_cuts = enumerated_shi_cuts(seg) if "一是" in seg else set()
     spans, s, colon = [], 0, False
     i, n = 0, len(seg)
     while i < n:
         ch = seg[i]
+        if i in shi_cuts and i > s:
+            spans.append((s, i))
+            s, colon = i, False
         if inside[i]:
             i += 1
             continue
@@ -290,6 +318,17 @@ def _heading_text(line: str) -> str:
     return _strip_punct(_MD_HEADING.sub("", line).strip())
 
 
+FRAGMENT_MAX_LEN = 2  # a title-like line this short (or without any letter) is a fragment
+
+
+def _is_fragment_line(line: str) -> bool:
+    """Rule ``skip_fragment_lines``: a left-over of a cut sentence (``以``) or a page marker
+    (``12``, ``- -``) alone on a line is no heading: it would become a level of every heading
+    path below it. Such a line is skipped."""
+    core = _MD_HEADING.sub("", line).strip()
+    return len(core) <= FRAGMENT_MAX_LEN or not re.search(r"[^\W\d_]", core)
+
+
 def _is_title_like(line: str) -> bool:
     return len(line) <= TITLE_MAX_LEN and not _SENT_PUNCT_RE.search(line)
 
@@ -367,6 +406,8 @@ def _build(text: str, titles_as_paragraphs: bool = False) -> list[_Provision]:
             continue
 
         if _is_title_like(line) and not titles_as_paragraphs:
+            if _is_fragment_line(line):
+                continue  # rule skip_fragment_lines: a stray "以" / "12" line is neither heading nor clause
             if not seen_structure:
                 continue  # document title / metadata line before the body: not a clause
             pop_to(_PLAIN_RANK)
