@@ -164,6 +164,7 @@ def corpus_passes(work_dir: Path | None = None, taxonomy: Taxonomy | None = None
     work = Path(work_dir or paths.LABELS_DIR / "work")
     first, second = [], []
     cache: dict[str, dict[str, Decision]] = {}
+    texts: dict[str, dict[str, str]] = {}  # doc -> normalized text -> current clause id
     for sample in sorted((work / "corpus-pass2").glob("*.sample.jsonl")):
         dec_file = sample.with_name(sample.name.replace(".sample.jsonl", ".decisions.tsv"))
         if not dec_file.exists():
@@ -173,7 +174,11 @@ def corpus_passes(work_dir: Path | None = None, taxonomy: Taxonomy | None = None
             if c.doc_id not in cache:
                 f = work / "corpus" / f"{c.doc_id}.decisions.tsv"
                 cache[c.doc_id] = read_decisions(f, tax) if f.exists() else {}
-            d1, d2 = cache[c.doc_id].get(c.clause_id), p2.get(c.clause_id)
+                snap = work / "corpus" / f"{c.doc_id}.unlabeled.jsonl"
+                texts[c.doc_id] = {_norm(s.text): s.clause_id for s in load_clauses(snap)} if snap.exists() else {}
+            # the sample was drawn before later segmenter fixes: find its clause by text
+            now_id = texts[c.doc_id].get(_norm(c.text), c.clause_id if not texts[c.doc_id] else None)
+            d1, d2 = cache[c.doc_id].get(now_id) if now_id else None, p2.get(c.clause_id)
             if d1 is None or d2 is None:
                 continue
             first.append(Clause(doc_id=c.doc_id, clause_id=c.clause_id, text=c.text, context=c.context,
