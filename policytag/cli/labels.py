@@ -99,50 +99,23 @@ def validate(
         raise typer.Exit(1)
 
 
-@labels_app.command("stats")
-def stats(
-    file: Optional[Path] = typer.Argument(None, help="Labeled clause file (default: labels/clauses.jsonl)."),
-    minimum: int = typer.Option(15, "--min", help="Flag labels with fewer examples than this."),
-    as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON instead of tables."),
-    taxonomy: Optional[Path] = typer.Option(None, help="Taxonomy YAML (default: labels/taxonomy.yaml)."),
-) -> None:
-    """Counts per label and per document, and the theme × measure co-occurrence table."""
-    from policytag.data.dataset import (
-        NO_THEME, cooccurrence, doc_stats, label_counts, load_gold, load_splits,
-    )
-    from policytag.data.taxonomy import load_taxonomy
+def _split_of(per_doc: dict) -> dict[str, str]:
+    from policytag.data.dataset import load_splits
 
-    tax = load_taxonomy(taxonomy)
-    path = file or paths.GOLD_FILE
-    clauses = load_gold(path, tax)
-    counts = label_counts(clauses, tax)
-    per_doc = doc_stats(clauses, tax)
-    co = cooccurrence(clauses, tax)
-    split_of: dict[str, str] = {}
-    if file is None and paths.SPLITS_FILE.exists():
-        sp = load_splits()
-        for d in per_doc:
-            split_of[d] = "test" if d in sp["test_docs"] else "dev" if d in sp["dev_docs"] else "train"
-        for i, fold in enumerate(sp["folds"]):
-            for d in fold:
-                if d in split_of:
-                    split_of[d] += f" / fold {i}"
-    if as_json:
-        typer.echo(json.dumps({
-            "file": str(path), "clauses": len(clauses), "taxonomy_version": tax.version,
-            "labels": counts, "documents": per_doc, "splits": split_of,
-            "cooccurrence": {t: {m: int(co.loc[t, m]) for m in co.columns} for t in co.index},
-            "rare": {k: v for k, v in counts.items() if v < minimum},
-        }, ensure_ascii=False, indent=2))
-        return
+    out: dict[str, str] = {}
+    if not paths.SPLITS_FILE.exists():
+        return out
+    sp = load_splits()
+    for d in per_doc:
+        out[d] = "test" if d in sp["test_docs"] else "dev" if d in sp["dev_docs"] else "train"
+    for i, fold in enumerate(sp["folds"]):
+        for d in fold:
+            if d in out:
+                out[d] += f" / fold {i}"
+    return out
 
-    con = _console()
-    n = len(clauses)
-    no_theme = sum(1 for c in clauses if not c.themes)
-    no_measure = sum(1 for c in clauses if not c.measures)
-    con.print(f"[bold]{path}[/bold]: {n} clauses, {len(per_doc)} documents, taxonomy {tax.version}; "
-              f"{no_theme} without theme, {no_measure} without measure")
 
+def _label_table(counts: dict, tax, n: int, minimum: int) -> Table:
     t = Table(title="Clauses per label", box=box.SIMPLE_HEAD, padding=(0, 0), pad_edge=False)
     for col in ("dimension", "id", "name", "family", "clauses", "share"):
         t.add_column(col, justify="right" if col in ("clauses", "share") else "left", no_wrap=True)
@@ -150,9 +123,21 @@ def stats(
         lab = tax[lid]
         flag = f"[yellow]{v} (<{minimum})[/yellow]" if v < minimum else str(v)
         t.add_row(lab.dimension[:-1], lid, lab.zh, lab.family or "", flag, f"{v / n:.1%}" if n else "-")
-    con.print(t)
+    return t
 
-    docs = list(per_doc)
+
+def _group_table(title: str, rows: dict, tax, labels: list[str]) -> Table:
+    t = Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 0), pad_edge=False)
+    t.add_column("group", no_wrap=True)
+    for col in ["docs", "clauses", "no theme", "no measure"] + labels:
+        t.add_column(col if col in ("docs", "clauses", "no theme", "no measure") else col[:6], justify="right")
+    for g, r in rows.items():
+        t.add_row(g, str(r["documents"]), str(r["clauses"]), str(r["no_theme"]), str(r["no_measure"]),
+                  *[str(r[l]) if r[l] else "·" for l in labels])
+    return t
+
+
+def _doc_table(per_doc: dict, split_of: dict, tax) -> Table:
     t = Table(title="Clauses per document", box=box.SIMPLE_HEAD)
     t.add_column("document", no_wrap=True)
     if split_of:
@@ -164,21 +149,16 @@ def stats(
         cells += [str(row["clauses"]), str(row["no_theme"]), str(row["no_measure"]),
                   str(sum(row[l] for l in tax.themes)), str(sum(row[l] for l in tax.measures))]
         t.add_row(*cells)
-    con.print(t)
+    return t
 
-    t = Table(title="Clauses per label and document", box=box.SIMPLE_HEAD)
-    t.add_column("label", no_wrap=True, min_width=20)
-    for d in docs:
-        t.add_column(d, justify="right", overflow="fold")
-    t.add_column("total", justify="right")
-    for lid in tax.label_ids:
-        t.add_row(lid, *[str(per_doc[d][lid]) if per_doc[d][lid] else "·" for d in docs], str(counts[lid]))
-    con.print(t)
 
-    # theme × measure; on a narrow terminal the table is printed transposed so that it fits
-    wide = con.width >= 150
+def _cooccurrence_table(co, tax, wide: bool) -> Table:
+    from policytag.data.dataset import NO_THEME
+
     rows, cols = (list(co.index), list(co.columns)) if wide else (list(co.columns), list(co.index))
-    cell = (lambda r, c: int(co.loc[r, c])) if wide else (lambda r, c: int(co.loc[c, r]))
+
+    def cell(r, c):
+        return int(co.loc[r, c]) if wide else int(co.loc[c, r])
 
     def header(lid: str) -> str:
         if lid == NO_THEME:
@@ -196,9 +176,50 @@ def stats(
     for r in rows:
         label = (r if r == NO_THEME else f"{tax[r].zh} {r}") if wide else tax[r].zh
         t.add_row(label, *[str(cell(r, c)) if cell(r, c) else "·" for c in cols])
-    con.print(t)
+    return t
 
+
+@labels_app.command("stats")
+def stats(
+    file: Optional[Path] = typer.Argument(None, help="Labeled clause file (default: labels/clauses.jsonl)."),
+    minimum: int = typer.Option(30, "--min", help="Flag labels with fewer examples than this."),
+    per_doc_tables: bool = typer.Option(False, "--per-doc", help="Also print the per-document tables."),
+    as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON instead of tables."),
+    taxonomy: Optional[Path] = typer.Option(None, help="Taxonomy YAML (default: labels/taxonomy.yaml)."),
+) -> None:
+    """Counts per label, per genre family, genre and level (and per document), and the theme × measure table."""
+    from policytag.data.dataset import cooccurrence, doc_stats, group_stats, label_counts, load_gold
+    from policytag.data.taxonomy import load_taxonomy
+
+    tax = load_taxonomy(taxonomy)
+    path = file or paths.GOLD_FILE
+    clauses = load_gold(path, tax)
+    counts = label_counts(clauses, tax)
+    per_doc = doc_stats(clauses, tax)
+    groups = {k: group_stats(clauses, k, tax) for k in ("genre_family", "genre", "level")}
+    co = cooccurrence(clauses, tax)
+    split_of = _split_of(per_doc) if file is None else {}
     rare = {k: v for k, v in counts.items() if v < minimum}
+    if as_json:
+        typer.echo(json.dumps({
+            "file": str(path), "clauses": len(clauses), "taxonomy_version": tax.version,
+            "labels": counts, "documents": per_doc, "splits": split_of, "groups": groups,
+            "cooccurrence": {t: {m: int(co.loc[t, m]) for m in co.columns} for t in co.index},
+            "rare": rare,
+        }, ensure_ascii=False, indent=2))
+        return
+    con = _console()
+    n = len(clauses)
+    con.print(f"[bold]{path}[/bold]: {n} clauses, {len(per_doc)} documents, taxonomy {tax.version}; "
+              f"{sum(1 for c in clauses if not c.themes)} without theme, "
+              f"{sum(1 for c in clauses if not c.measures)} without measure")
+    con.print(_label_table(counts, tax, n, minimum))
+    for key, title in (("genre_family", "Per genre family"), ("level", "Per level"), ("genre", "Per genre")):
+        con.print(_group_table(title + " (clauses per theme)", groups[key], tax, tax.themes))
+    con.print(_group_table("Per genre family (clauses per measure)", groups["genre_family"], tax, tax.measures))
+    if per_doc_tables:
+        con.print(_doc_table(per_doc, split_of, tax))
+    con.print(_cooccurrence_table(co, tax, con.width >= 150))
     if rare:
         con.print(f"[yellow]labels with fewer than {minimum} examples:[/yellow] "
                   + ", ".join(f"{k} ({v})" for k, v in rare.items()))

@@ -555,3 +555,24 @@ def splits_yaml(splits: dict, clauses: Sequence[Clause]) -> str:
     body = yaml.safe_dump({k: splits[k] for k in ("version", "seed", "test_share", "test_docs", "dev_docs", "folds")},
                           allow_unicode=True, sort_keys=False, default_flow_style=None, width=200)
     return "\n".join(head) + "\n" + body
+
+
+def group_stats(clauses: Iterable[Clause], key: str, taxonomy: Taxonomy | None = None) -> dict[str, dict[str, int]]:
+    """Counts per group of documents: ``key`` is ``genre``, ``genre_family`` or ``level``.
+    Each row: documents, clauses, clauses without theme / measure, and clauses per label."""
+    tax = _resolve_taxonomy(taxonomy)
+    rows: dict[str, dict[str, int]] = {}
+    docs: dict[str, set[str]] = defaultdict(set)
+    for c in clauses:
+        g = genre_family(c.genre) if key == "genre_family" else (getattr(c, key) or "unknown")
+        r = rows.setdefault(str(g), {"documents": 0, "clauses": 0, "no_theme": 0, "no_measure": 0,
+                                     **{l: 0 for l in tax.label_ids}})
+        docs[str(g)].add(c.doc_id)
+        r["clauses"] += 1
+        r["no_theme"] += not c.themes
+        r["no_measure"] += not c.measures
+        for l in list(c.themes or []) + list(c.measures or []):
+            r[l] += 1
+    for g, r in rows.items():
+        r["documents"] = len(docs[g])
+    return dict(sorted(rows.items()))
