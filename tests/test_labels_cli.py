@@ -65,10 +65,10 @@ def test_validate_source_and_unlabeled_options(tmp_path):
 
 def test_stats_tables(tmp_path):
     p = write(tmp_path / "good.jsonl", GOOD)
-    r = runner.invoke(app, ["labels", "stats", str(p)], env={"COLUMNS": "250"})
+    r = runner.invoke(app, ["labels", "stats", str(p), "--per-doc"], env={"COLUMNS": "250"})
     assert r.exit_code == 0, r.output
-    for needle in ("Clauses per label", "Clauses per document", "co-occurrence",
-                   "infrastructure", "青少年", "资金投入", "(no theme)", "fewer than 15"):
+    for needle in ("Clauses per label", "Clauses per document", "co-occurrence", "Per genre family", "Per level",
+                   "infrastructure", "青少年", "资金投入", "(no theme)", "fewer than 30"):
         assert needle in r.output, needle
 
 
