@@ -231,6 +231,8 @@ def agreement_cmd(
     second: Optional[Path] = typer.Argument(None, help="Second, independent pass (a sample of the same clause ids)."),
     corpus: bool = typer.Option(False, "--corpus", help="The corpus passes: labels/work/corpus/*.decisions.tsv "
                                 "against labels/work/corpus-pass2/*.decisions.tsv (no FIRST/SECOND needed)."),
+    seeds: bool = typer.Option(False, "--seeds", help="The seed passes: labels/work/<doc>.decisions.tsv against "
+                               "labels/work/pass2.decisions.tsv over pass2.sample.jsonl."),
     as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON."),
     show: bool = typer.Option(False, "--show", help="List the clauses on which the passes disagree."),
     taxonomy: Optional[Path] = typer.Option(None, help="Taxonomy YAML (default: labels/taxonomy.yaml)."),
@@ -240,10 +242,10 @@ def agreement_cmd(
     from policytag.data.taxonomy import load_taxonomy
 
     tax = load_taxonomy(taxonomy)
-    if corpus:
+    if corpus or seeds:
         from policytag.data.gold import corpus_passes
 
-        a, b = corpus_passes(taxonomy=tax)
+        a, b = corpus_passes(taxonomy=tax, seeds=seeds)
     elif first is None or second is None:
         raise PolicytagError("give FIRST and SECOND pass files, or --corpus")
     else:

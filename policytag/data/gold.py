@@ -153,7 +153,8 @@ def build_gold(sources_dir: Path | None = None, work_dir: Path | None = None,
     return build
 
 
-def corpus_passes(work_dir: Path | None = None, taxonomy: Taxonomy | None = None) -> tuple[list[Clause], list[Clause]]:
+def corpus_passes(work_dir: Path | None = None, taxonomy: Taxonomy | None = None,
+                  seeds: bool = False) -> tuple[list[Clause], list[Clause]]:
     """The two passes over the corpus second-pass sample: (first pass, second pass) clauses
     of the sampled clause ids, from ``work/corpus/<doc>.decisions.tsv`` (first) and
     ``work/corpus-pass2/<labeler>.decisions.tsv`` over ``<labeler>.sample.jsonl`` (second).
@@ -165,16 +166,18 @@ def corpus_passes(work_dir: Path | None = None, taxonomy: Taxonomy | None = None
     first, second = [], []
     cache: dict[str, dict[str, Decision]] = {}
     texts: dict[str, dict[str, str]] = {}  # doc -> normalized text -> current clause id
-    for sample in sorted((work / "corpus-pass2").glob("*.sample.jsonl")):
+    pass1_dir = work if seeds else work / "corpus"
+    samples = [work / "pass2.sample.jsonl"] if seeds else sorted((work / "corpus-pass2").glob("*.sample.jsonl"))
+    for sample in samples:
         dec_file = sample.with_name(sample.name.replace(".sample.jsonl", ".decisions.tsv"))
         if not dec_file.exists():
             continue
         p2 = read_decisions(dec_file, tax)
         for c in load_clauses(sample):
             if c.doc_id not in cache:
-                f = work / "corpus" / f"{c.doc_id}.decisions.tsv"
+                f = pass1_dir / f"{c.doc_id}.decisions.tsv"
                 cache[c.doc_id] = read_decisions(f, tax) if f.exists() else {}
-                snap = work / "corpus" / f"{c.doc_id}.unlabeled.jsonl"
+                snap = pass1_dir / f"{c.doc_id}.unlabeled.jsonl"
                 texts[c.doc_id] = {_norm(s.text): s.clause_id for s in load_clauses(snap)} if snap.exists() else {}
             # the sample was drawn before later segmenter fixes: find its clause by text
             now_id = texts[c.doc_id].get(_norm(c.text), c.clause_id if not texts[c.doc_id] else None)
