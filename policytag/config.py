@@ -83,6 +83,7 @@ class ThresholdOptions:
     default: float
     min_positive: int
     prior_strength: float
+    gates: bool
     grid: list[float]
 
 

@@ -160,6 +160,9 @@ def test_documents_are_tagged_with_the_given_model(tmp_path):
             p[:, self.label_ids.index("funding")] = 0.9
             return p
 
+        def decide(self, probs):
+            return (np.asarray(probs) >= self.thresholds[None, :]).astype(np.int8)
+
     doc = tmp_path / "a-2024-plan.txt"
     doc.write_text("一、总体要求\n(一)加大投入。将科普经费列入财政预算。\n", encoding="utf-8")
     sets = load_inputs([str(doc)], model=StubModel())

@@ -60,6 +60,9 @@ class KeywordModel:
                     out[i, j] = 0.52  # close to the threshold: first in the review queue
         return out
 
+    def decide(self, probs):
+        return (np.asarray(probs) >= self.thresholds[None, :]).astype(np.int8)
+
 
 @pytest.fixture
 def store(tmp_path):

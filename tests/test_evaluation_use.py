@@ -82,3 +82,19 @@ def test_stratified_splits_cover_families_and_keep_documents_whole():
     sp = make_splits(cl, 0.2, k=4)
     assert not set(sp["test_docs"]) & {d for f in sp["folds"] for d in f}
     assert sum(len(f) for f in sp["folds"]) == 24
+
+
+def test_gates_say_none_with_confidence():
+    from policytag.training.thresholds import apply_gates, tune_gates
+
+    # 2 themes, 2 measures; clauses 0-9 have measure m1, clauses 10-19 none but a weak m1 probability
+    y = np.zeros((20, 4), dtype=int)
+    y[:10, 2] = 1
+    p = np.full((20, 4), 0.01)
+    p[:10, 2] = 0.8
+    p[10:, 2] = 0.3                      # above its threshold 0.2 but never the truth
+    th = np.array([0.5, 0.5, 0.2, 0.5])
+    gates = tune_gates(y, p, th, 2)
+    assert gates["measures"] is not None and 0.3 < gates["measures"] <= 0.8
+    dec = apply_gates((p >= th).astype(int), p, 2, gates)
+    assert dec[:10, 2].all() and not dec[10:, 2:].any()

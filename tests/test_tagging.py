@@ -47,6 +47,9 @@ class CueModel:
                     out[i, self.label_ids.index(lab)] = 0.9
         return out
 
+    def decide(self, probs):
+        return (np.asarray(probs) >= self.thresholds[None, :]).astype(np.int8)
+
 
 def _clauses():
     return [

@@ -46,6 +46,7 @@ class Prediction:
         return {"themes": list(self.themes), "measures": list(self.measures), "scores": dict(self.scores)}
 
 
+THEME_IDS = ("youth", "farmers", "workers", "elderly", "officials", "infrastructure")
 CONTEXT_FIELDS = ("heading", "title", "genre")
 CONTEXT_SEP = " | "
 
@@ -168,8 +169,20 @@ class PolicyClassifier:
         raise NotImplementedError
 
     def decide(self, probs: np.ndarray) -> np.ndarray:
-        """0/1 decisions from probabilities with the per-label thresholds."""
-        return (np.asarray(probs) >= self.thresholds[None, :]).astype(np.int8)
+        """0/1 decisions from probabilities: the per-label thresholds, then the per-dimension
+        gates (``metadata["gates"]``: no label of a dimension when its highest probability is
+        below the gate). The one place decisions are made."""
+        probs = np.asarray(probs)
+        dec = (probs >= self.thresholds[None, :]).astype(np.int8)
+        gates = self.metadata.get("gates") or {}
+        if not gates:
+            return dec
+        n = int(self.metadata.get("n_themes") or len([i for i in self.label_ids if i in THEME_IDS]))
+        for dim, sl in (("themes", slice(0, n)), ("measures", slice(n, probs.shape[1]))):
+            g = gates.get(dim)
+            if g is not None and len(probs):
+                dec[probs[:, sl].max(axis=1) < float(g), sl] = 0
+        return dec
 
     def predict(self, clauses, batch_size: int | None = None, progress: bool = False) -> list[Prediction]:
         clauses = list(clauses)

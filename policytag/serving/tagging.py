@@ -202,18 +202,12 @@ def predict_proba_sorted(model: Any, clauses: Sequence[Clause], batch_size: int 
     return out
 
 
-def labels_from_proba(probs: np.ndarray, label_ids: Sequence[str], thresholds: np.ndarray,
-                      themes: Iterable[str] | None = None) -> list[tuple[list[str], list[str]]]:
-    """(themes, measures) per row: the ids whose probability reaches the label's threshold."""
-    if themes is None:
-        from policytag.data.taxonomy import load_taxonomy
-
-        themes = load_taxonomy().themes
+def labels_from_decisions(dec: np.ndarray, label_ids: Sequence[str],
+                          themes: Iterable[str]) -> list[tuple[list[str], list[str]]]:
+    """(themes, measures) per row of a 0/1 decision matrix (from ``model.decide``)."""
     theme_set = set(themes)
-    thr = np.asarray(thresholds, dtype=np.float32).reshape(1, -1)
-    on = probs >= thr
     out = []
-    for row in on:
+    for row in np.asarray(dec):
         ids = [label_ids[j] for j in np.flatnonzero(row)]
         out.append(([i for i in ids if i in theme_set], [i for i in ids if i not in theme_set]))
     return out
@@ -225,7 +219,7 @@ def tag_clauses(model: Any, clauses: Iterable[Clause | dict | str], batch_size: 
     cl = [_as_clause(c, i) for i, c in enumerate(clauses)]
     probs = predict_proba_sorted(model, cl, batch_size=batch_size, progress=progress)
     label_ids = list(model.label_ids)
-    labels = labels_from_proba(probs, label_ids, model.thresholds, themes=_theme_ids(model))
+    labels = labels_from_decisions(model.decide(probs), label_ids, _theme_ids(model))
     version = model_version(model)
     rows = []
     for c, p, (th, me) in zip(cl, probs, labels):

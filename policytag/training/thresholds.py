@@ -61,3 +61,38 @@ def tune_thresholds(
         w = prior_strength / (prior_strength + n_pos) if prior_strength > 0 else 0.0
         out[j] = float(np.round(w * default + (1 - w) * tuned, 4))
     return out
+
+
+def apply_gates(dec: np.ndarray, probs: np.ndarray, n_themes: int, gates: dict | None) -> np.ndarray:
+    """Per dimension: a clause whose highest probability in that dimension is below the
+    dimension's gate gets no label of that dimension ("none, with confidence"); labels of a
+    clause that passes the gate are decided by their own thresholds."""
+    if not gates:
+        return dec
+    dec = np.array(dec, copy=True)
+    probs = np.asarray(probs)
+    for dim, sl in (("themes", slice(0, n_themes)), ("measures", slice(n_themes, probs.shape[1]))):
+        g = gates.get(dim)
+        if g is None or probs.shape[0] == 0:
+            continue
+        dec[probs[:, sl].max(axis=1) < float(g), sl] = 0
+    return dec
+
+
+def tune_gates(y_true: np.ndarray, probs: np.ndarray, thresholds: np.ndarray, n_themes: int,
+               grid=(0.05, 0.95, 0.05)) -> dict:
+    """The gate per dimension that maximizes the dimension's micro-F1 on (y_true, probs), given
+    the per-label thresholds; ties go to the lowest gate (the smallest change)."""
+    y_true, probs = np.asarray(y_true).astype(int), np.asarray(probs)
+    base = (probs >= np.asarray(thresholds)[None, :]).astype(int)
+    out: dict = {}
+    for dim, sl in (("themes", slice(0, n_themes)), ("measures", slice(n_themes, probs.shape[1]))):
+        t, best, best_g = y_true[:, sl], -1.0, None
+        for g in [None, *threshold_grid(grid)]:
+            d = apply_gates(base, probs, n_themes, {dim: g})[:, sl]
+            tp, fp, fn = float((t & d).sum()), float(((1 - t) & d).sum()), float((t & (1 - d)).sum())
+            f = 0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn)
+            if f > best + 1e-9:
+                best, best_g = f, g
+        out[dim] = None if best_g is None else float(best_g)
+    return out

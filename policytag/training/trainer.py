@@ -37,7 +37,7 @@ from policytag.training.evaluation import compute_metrics
 from policytag.modeling.classifier import (PolicyClassifier, TransformerClassifier, as_pairs, bottom_layers_forward,
                                          build_net, encode_pairs,
                                          encoder_layers, first_segment_mask)
-from policytag.training.thresholds import tune_thresholds
+from policytag.training.thresholds import apply_gates, tune_gates, tune_thresholds
 
 BUNDLED_PREFIX = "bundled:"
 KNOWN_BASES = ["hfl/chinese-roberta-wwm-ext", "hfl/rbt3", "bert-base-chinese", "nghuyong/ernie-3.0-base-zh",
@@ -470,6 +470,7 @@ def fit_with_thresholds(clauses: Sequence[Clause], cfg: dict, *, progress: bool 
     n_docs = len({c.doc_id for c in clauses})
     th = np.full(len(tax.label_ids), float(get(cfg, "thresholds.default")), dtype=np.float32)
     oof_metrics = None
+    gates: dict = {}
     th_source = f"fixed {th[0]:.2f} (thresholds.inner_folds=0)"
     if k >= 2 and n_docs < 2:
         th_source = f"fixed {th[0]:.2f} (only {n_docs} document: cannot tune on held-out documents)"
@@ -482,7 +483,9 @@ def fit_with_thresholds(clauses: Sequence[Clause], cfg: dict, *, progress: bool 
                              default=float(get(cfg, "thresholds.default")),
                              min_positive=int(get(cfg, "thresholds.min_positive")),
                              prior_strength=float(get(cfg, "thresholds.prior_strength")))
-        dec = (probs[covered] >= th[None, :]).astype(int)
+        if get(cfg, "thresholds.gates"):
+            gates = tune_gates(y[covered], probs[covered], th, len(tax.themes), grid=tuple(get(cfg, "thresholds.grid")))
+        dec = apply_gates((probs[covered] >= th[None, :]).astype(int), probs[covered], len(tax.themes), gates)
         oof_metrics = compute_metrics(y[covered], dec, tax.label_ids, len(tax.themes))
         oof_metrics["note"] = ("out-of-fold on the training data with the tuned thresholds "
                                "(optimistic: thresholds were tuned on these same predictions)")
@@ -490,6 +493,7 @@ def fit_with_thresholds(clauses: Sequence[Clause], cfg: dict, *, progress: bool 
     say(f"[{backend}] fitting the final model on {len(clauses)} clauses from {n_docs} documents", progress)
     clf = fit_classifier(clauses, y, cfg, progress=progress)
     clf.thresholds = th.astype(np.float32)
+    clf.metadata["gates"] = gates
     fit_dec = clf.decide(clf.predict_proba(clauses))
     train_metrics = compute_metrics(y, fit_dec, tax.label_ids, len(tax.themes))
     created = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0)
