@@ -150,14 +150,22 @@ def test_torchrun_two_process_cpu_ddp_same_model_dir_format(tiny_model_dir, tmp_
     if shutil.which("torchrun") is None and importlib.util.find_spec("torch.distributed.run") is None:
         pytest.skip("torchrun not available")
     home = tmp_path / "home"
+    # Robust on a loaded machine (it once died with SIGABRT there; not reproduced since): one
+    # thread per process for every pool (OpenMP, MKL, OpenBLAS, the tokenizers' Rayon pool),
+    # explicit generous timeouts (process group: training.ddp_timeout; rendezvous join), and
+    # `train` leaves through distributed.shutdown() (barrier + destroy_process_group) so the
+    # ranks exit together. No retries: a failure is reported as it is, with a Python traceback
+    # of every thread (PYTHONFAULTHANDLER) if a rank aborts again.
+    threads = {k: "1" for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "RAYON_NUM_THREADS")}
     env = {**os.environ, "POLICYTAG_HOME": str(home), "PYTHONPATH": str(REPO),
            # the tiny base model cached by the session fixture
            "POLICYTAG_CACHE": str(tmp_path_factory.getbasetemp() / "shared_cache"),
-           "GLOO_SOCKET_IFNAME": "lo", "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-           "-m", "policytag", "train", "--config", "tiny", "--data", str(FIXTURES / "mini_gold.jsonl"), "-q"]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=500)
-    assert proc.returncode == 0, (proc.stdout[-2000:], proc.stderr[-3000:])
+           "GLOO_SOCKET_IFNAME": "lo", "TOKENIZERS_PARALLELISM": "false", "PYTHONFAULTHANDLER": "1", **threads}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "--max-restarts", "0",
+           "--rdzv-conf", "join_timeout=900", "-m", "policytag", "train", "--config", "tiny",
+           "--data", str(FIXTURES / "mini_gold.jsonl"), "-q", "--set", "training.ddp_timeout=1800"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, (proc.returncode, proc.stdout[-2000:], proc.stderr[-3000:])
     runs = list((home / "runs").iterdir())
     assert len(runs) == 1, runs  # no -o: both ranks agreed on rank 0's time-stamped directory
     ddp_dir = runs[0]

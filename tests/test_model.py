@@ -31,7 +31,7 @@ def test_model_dir_complete(fixture, request):
         for f in ("model.safetensors", "config.json", "tokenizer.json"):
             assert (d / f).exists(), f
     else:
-        assert (d / "baseline.joblib").exists()
+        assert (d / "baseline.npz").exists() and not (d / "baseline.joblib").exists()  # no pickle
     assert not list(d.parent.glob(".*.tmp")), "no temp dirs left behind"
 
 

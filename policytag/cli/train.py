@@ -114,6 +114,9 @@ def train_cmd(
     if oof:
         _print_metrics(console, {"out-of-fold on training data": oof})
     console.print(f"model {m.version} ({m.backend}) written to {path}")
+    from policytag.training.distributed import shutdown
+
+    shutdown()  # torchrun: all ranks leave together (a rank outliving its peer can abort in gloo)
 
 
 def evaluate_cmd(

@@ -13,9 +13,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from policytag.modeling.classifier import PolicyClassifier, as_pairs, context_fields, thresholds_from_meta
+from policytag.modeling.classifier import PolicyClassifier, as_pairs, check_finite, context_fields, thresholds_from_meta
 
-BASELINE_FILE = "baseline.joblib"
+BASELINE_FILE = "baseline.npz"
+LEGACY_FILE = "baseline.joblib"  # the pickle format of earlier versions (loaded only when its checksum matches)
 
 DEFAULTS = {
     "ngram_range": [1, 3],
@@ -102,30 +103,110 @@ class BaselineClassifier(PolicyClassifier):
                 out[:, j] = self.clf[j].predict_proba(x)[:, 1]
             else:
                 out[:, j] = self.constant.get(j, 0.0)
-        return out
+        return check_finite(out, self)
 
     def full_metadata(self) -> dict[str, Any]:
         meta = super().full_metadata()
         meta["baseline"] = dict(self.params)
         return meta
 
-    def _write_weights(self, tmp: Path) -> None:
-        import joblib
+    # ----------------------------------------------------------------- files
+    # The fitted state is plain arrays in baseline.npz (no pickle: a model directory must not
+    # be able to run code when it is loaded); the scikit-learn objects are rebuilt on load
+    # and give exactly the same probabilities.
 
-        joblib.dump({"text_vec": self.text_vec, "ctx_vec": self.ctx_vec, "clf": self.clf,
-                     "constant": self.constant, "params": self.params}, tmp / BASELINE_FILE)
+    def _write_weights(self, tmp: Path) -> None:
+        arrays: dict[str, np.ndarray] = {}
+        for name, vec in (("text", self.text_vec), ("ctx", self.ctx_vec)):
+            if vec is None:
+                continue
+            vocab = vec.vocabulary_
+            terms = [""] * len(vocab)
+            for term, j in vocab.items():
+                terms[j] = term
+            arrays[f"{name}_terms"] = np.array(terms, dtype=np.str_)
+            arrays[f"{name}_idf"] = np.asarray(vec.idf_, dtype=np.float64)
+        fitted = sorted(self.clf)
+        arrays["lr_labels"] = np.array(fitted, dtype=np.int64)
+        if fitted:
+            arrays["lr_coef"] = np.vstack([self.clf[j].coef_ for j in fitted]).astype(np.float64)
+            arrays["lr_intercept"] = np.concatenate([self.clf[j].intercept_ for j in fitted]).astype(np.float64)
+            arrays["lr_classes"] = np.vstack([self.clf[j].classes_ for j in fitted])
+        arrays["const_labels"] = np.array(sorted(self.constant), dtype=np.int64)
+        arrays["const_values"] = np.array([self.constant[j] for j in sorted(self.constant)], dtype=np.float64)
+        np.savez_compressed(tmp / BASELINE_FILE, **arrays)
+
+    def _vectorizer(self, terms: np.ndarray, idf: np.ndarray):
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        p = self.params
+        vec = TfidfVectorizer(analyzer="char", ngram_range=tuple(p["ngram_range"]), max_features=int(p["max_features"]),
+                              min_df=int(p["min_df"]), sublinear_tf=bool(p["sublinear_tf"]))
+        vec.vocabulary_ = {str(t): j for j, t in enumerate(terms.tolist())}
+        vec.fixed_vocabulary_ = False
+        vec.idf_ = idf
+        return vec
+
+    def _restore(self, state) -> None:
+        from sklearn.linear_model import LogisticRegression
+
+        self.text_vec = self._vectorizer(state["text_terms"], state["text_idf"])
+        self.ctx_vec = self._vectorizer(state["ctx_terms"], state["ctx_idf"]) if "ctx_terms" in state else None
+        self.clf = {}
+        labels = state["lr_labels"].tolist()
+        p = self.params
+        for r, j in enumerate(labels):
+            lr = LogisticRegression(C=float(p["C"]), class_weight=p["class_weight"], max_iter=int(p["max_iter"]),
+                                    solver="liblinear")
+            lr.classes_ = state["lr_classes"][r]
+            lr.coef_ = state["lr_coef"][r:r + 1]
+            lr.intercept_ = state["lr_intercept"][r:r + 1]
+            lr.n_features_in_ = lr.coef_.shape[1]
+            self.clf[int(j)] = lr
+        self.constant = {int(j): float(v) for j, v in zip(state["const_labels"].tolist(), state["const_values"].tolist())}
 
     @classmethod
     def _load(cls, model_dir: Path, meta: dict[str, Any], **_) -> "BaselineClassifier":
+        from policytag.errors import ModelIntegrityError, ModelNotFoundError
+
+        obj = cls(meta["label_ids"], thresholds_from_meta(meta, meta["label_ids"]), meta,
+                  params=meta.get("baseline") or {})
+        path = model_dir / BASELINE_FILE
+        if path.exists():
+            try:
+                with np.load(path, allow_pickle=False) as npz:
+                    state = {k: npz[k] for k in npz.files}
+                obj._restore(state)
+            except Exception as e:  # noqa: BLE001 - truncated, damaged or foreign file
+                raise ModelIntegrityError(f"{model_dir}: {BASELINE_FILE} cannot be read ({type(e).__name__}): the file "
+                                          "is damaged; re-train or restore it") from None
+            return obj
+        legacy = model_dir / LEGACY_FILE
+        if legacy.exists():
+            return cls._load_legacy(model_dir, meta, obj)
+        raise ModelNotFoundError(f"{model_dir}: {BASELINE_FILE} is missing; retrain with --backend baseline")
+
+    @classmethod
+    def _load_legacy(cls, model_dir: Path, meta: dict[str, Any], obj: "BaselineClassifier") -> "BaselineClassifier":
+        """A ``baseline.joblib`` (pickle) of an older version: loaded only when its sha256 is the
+        one recorded in ``policytag.json`` (a pickle runs code when it is loaded)."""
+        from policytag.errors import ModelIntegrityError
+
+        recorded = (meta.get("checksums") or {}).get(LEGACY_FILE)
+        if not recorded:
+            raise ModelIntegrityError(
+                f"{model_dir}: {LEGACY_FILE} is a pickle with no recorded checksum; policytag does not load "
+                "unverified pickles (loading one can run arbitrary code). Re-train the baseline "
+                "(`policytag train --set backend=baseline`), which writes the safe baseline.npz format")
+        # the checksum itself was verified by PolicyClassifier.from_pretrained before we got here
         import joblib
 
-        from policytag.errors import ModelNotFoundError
-
-        path = model_dir / BASELINE_FILE
-        if not path.exists():
-            raise ModelNotFoundError(f"{model_dir}: {BASELINE_FILE} is missing; retrain with --backend baseline")
-        state = joblib.load(path)
-        obj = cls(meta["label_ids"], thresholds_from_meta(meta, meta["label_ids"]), meta, params=state["params"])
+        try:
+            state = joblib.load(model_dir / LEGACY_FILE)
+        except Exception as e:  # noqa: BLE001
+            raise ModelIntegrityError(f"{model_dir}: {LEGACY_FILE} cannot be read ({type(e).__name__}): the file is "
+                                      "damaged; re-train or restore it") from None
+        obj.params = {**DEFAULTS, **state["params"]}
         obj.text_vec, obj.ctx_vec = state["text_vec"], state["ctx_vec"]
         obj.clf, obj.constant = state["clf"], state["constant"]
         return obj

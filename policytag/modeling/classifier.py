@@ -109,6 +109,112 @@ def read_metadata(model_dir: str | os.PathLike) -> dict[str, Any]:
         raise ModelNotFoundError(f"{meta_path} is damaged ({e.msg}); retrain the model") from None
 
 
+#: Files of a model directory that are not covered by its checksums: the metadata itself and
+#: what is rewritten after saving (the registry's version and model card, retrain reports).
+UNCHECKED_FILES = frozenset({META_FILE, METRICS_FILE, CARD_FILE, "retrain.json"})
+_NOTICED: set[str] = set()
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def file_checksums(model_dir: str | os.PathLike) -> dict[str, str]:
+    """``{relative path: sha256}`` of the weight, config and tokenizer files of a model directory
+    (everything at its top level but :data:`UNCHECKED_FILES`)."""
+    d = Path(model_dir)
+    return {p.name: sha256_file(p) for p in sorted(d.iterdir()) if p.is_file() and p.name not in UNCHECKED_FILES}
+
+
+def verify_checksums(model_dir: str | os.PathLike, meta: dict[str, Any]) -> None:
+    """Every file recorded in ``meta["checksums"]`` exists and has its sha256. A directory saved
+    before checksums were recorded loads with a one-line notice on standard error."""
+    from policytag.errors import ModelIntegrityError
+
+    d = Path(model_dir)
+    sums = meta.get("checksums")
+    if not sums:
+        key = str(d.resolve())
+        if key not in _NOTICED:
+            _NOTICED.add(key)
+            import sys
+
+            print(f"notice: {d} has no recorded checksums (saved by an older policytag), so damaged files "
+                  "cannot be detected; re-train it to record them", file=sys.stderr)
+        return
+    if not isinstance(sums, dict):
+        raise ModelIntegrityError(f"{d / META_FILE}: 'checksums' must map file names to sha256; re-train the model")
+    for name, digest in sums.items():
+        f = d / name
+        if Path(name).name != name or not f.is_file():
+            raise ModelIntegrityError(f"{d}: {name} is missing (its checksum is recorded in {META_FILE}); "
+                                      "re-train or restore the model directory")
+        if sha256_file(f) != digest:
+            raise ModelIntegrityError(f"{d}: {name} does not match its recorded checksum: the file is damaged; "
+                                      "re-train or restore it")
+
+
+def validate_metadata(meta: dict[str, Any], model_dir: str | os.PathLike = "") -> None:
+    """``label_ids`` are the taxonomy's (same set) and every label has a threshold in [0, 1]."""
+    from policytag.data.taxonomy import load_taxonomy
+    from policytag.errors import ModelIntegrityError
+
+    where = f"{Path(model_dir) / META_FILE}" if model_dir else META_FILE
+    label_ids = meta.get("label_ids")
+    if not isinstance(label_ids, list) or not label_ids or not all(isinstance(x, str) for x in label_ids):
+        raise ModelIntegrityError(f"{where}: 'label_ids' must be the list of label ids; re-train the model")
+    tax = load_taxonomy()
+    missing = [i for i in tax.label_ids if i not in label_ids]
+    extra = [i for i in label_ids if i not in tax.label_ids]
+    dup = sorted({i for i in label_ids if label_ids.count(i) > 1})
+    if missing or extra or dup:
+        parts = ([f"missing {', '.join(missing)}"] if missing else []) + \
+                ([f"not in the taxonomy {', '.join(extra)}"] if extra else []) + \
+                ([f"repeated {', '.join(dup)}"] if dup else [])
+        raise ModelIntegrityError(f"{where}: the model's labels differ from the taxonomy "
+                                  f"(version {tax.version}): {'; '.join(parts)}; re-train the model on this taxonomy")
+    th = meta.get("thresholds")
+    if isinstance(th, list):
+        if len(th) != len(label_ids):
+            raise ModelIntegrityError(f"{where}: {len(th)} thresholds for {len(label_ids)} labels; re-train the model")
+        th = dict(zip(label_ids, th))
+    if not isinstance(th, dict):
+        raise ModelIntegrityError(f"{where}: no thresholds; re-train the model")
+    absent = [i for i in label_ids if i not in th]
+    if absent:
+        raise ModelIntegrityError(f"{where}: thresholds missing for {len(absent)} of {len(label_ids)} labels "
+                                  f"({', '.join(absent)}); re-train the model (or restore {META_FILE})")
+    bad = []
+    for i in label_ids:
+        try:
+            v = float(th[i])
+        except (TypeError, ValueError):
+            v = float("nan")
+        if not 0.0 <= v <= 1.0:
+            bad.append(f"{i}={th[i]!r}")
+    if bad:
+        raise ModelIntegrityError(f"{where}: thresholds must be numbers in [0, 1]: {', '.join(bad)}; re-train the model")
+
+
+def check_finite(probs: np.ndarray, model: Any = None) -> np.ndarray:
+    """Refuse NaN or infinite probabilities (damaged weights): no clause gets empty labels silently."""
+    probs = np.asarray(probs)
+    if probs.size and not np.isfinite(probs).all():
+        from policytag.errors import ModelIntegrityError
+
+        n_bad = int((~np.isfinite(probs)).any(axis=1).sum())
+        where = getattr(model, "model_dir", None) or "the model"
+        raise ModelIntegrityError(f"{where} gives NaN or infinite probabilities for {n_bad} of {len(probs)} clauses: "
+                                  "its weights are damaged; re-train or restore the model directory")
+    return probs
+
+
 class PolicyClassifier:
     """Common interface of both backends (see the module docstring)."""
 
@@ -129,7 +235,12 @@ class PolicyClassifier:
     # ----------------------------------------------------------------- loading
     @classmethod
     def from_pretrained(cls, model_dir: str | os.PathLike, **kwargs) -> "PolicyClassifier":
+        """Load a model directory. Refuses (:class:`~policytag.errors.ModelIntegrityError`, one
+        line) a file that does not match its recorded sha256, metadata whose labels differ
+        from the taxonomy or that lacks thresholds, and weights that cannot be read."""
         meta = read_metadata(model_dir)
+        validate_metadata(meta, model_dir)
+        verify_checksums(model_dir, meta)
         backend = meta.get("backend")
         if backend == "baseline":
             from policytag.modeling.baseline import BaselineClassifier as impl
@@ -219,6 +330,7 @@ class PolicyClassifier:
 
         def fill(tmp: Path) -> None:
             self._write_weights(tmp)
+            meta["checksums"] = file_checksums(tmp)
             (tmp / META_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
             (tmp / METRICS_FILE).write_text(
                 json.dumps(meta.get("metrics", {}), ensure_ascii=False, indent=2), encoding="utf-8")
@@ -431,13 +543,13 @@ class TransformerClassifier(PolicyClassifier):
                     logits = self.net.forward_from_hidden(x.to(self.device), mask.to(self.device), start,
                                                           text_mask=tmask.to(self.device))["logits"]
                     out[idx] = torch.sigmoid(logits.float()).cpu().numpy()
-                return out
+                return check_finite(out, self)
             for idx in it:
                 enc = encode_pairs(self.tokenizer, [pairs[i] for i in idx], self.input_config)
                 enc = {k: v.to(self.device) for k, v in enc.items()}
                 logits = self.net(**enc)["logits"].float()
                 out[idx] = torch.sigmoid(logits).cpu().numpy()
-        return out
+        return check_finite(out, self)
 
     # -- saving / loading
     def _write_weights(self, tmp: Path) -> None:
@@ -474,8 +586,18 @@ class TransformerClassifier(PolicyClassifier):
         weights = model_dir / WEIGHTS_FILE
         if not weights.exists():
             raise ModelNotFoundError(f"{model_dir}: {WEIGHTS_FILE} is missing; retrain the model")
-        state = load_file(str(weights))
-        missing, unexpected = net.load_state_dict(state, strict=False)
+        try:
+            state = load_file(str(weights))
+        except Exception as e:  # noqa: BLE001 - truncated or damaged (SafetensorError, OSError, ...)
+            from policytag.errors import ModelIntegrityError
+
+            raise ModelIntegrityError(f"{model_dir}: {WEIGHTS_FILE} cannot be read ({type(e).__name__}): the file is "
+                                      "damaged; re-train or restore it") from None
+        try:
+            missing, unexpected = net.load_state_dict(state, strict=False)
+        except RuntimeError as e:  # a tensor of the wrong shape
+            raise ModelNotFoundError(f"{model_dir}: weights do not match the model ({str(e).splitlines()[0][:200]})"
+                                     "; re-train the model") from None
         missing = [k for k in missing if not k.endswith("position_ids")]
         if missing or unexpected:
             raise ModelNotFoundError(

@@ -164,6 +164,9 @@ def export_onnx(model_dir: str | os.PathLike, output_dir: str | os.PathLike | No
                         checks[variant].update(recheck_margin=m, rechecked=clf.last_rechecked)
                 result.n_check = len(clauses)
                 info["check"] = {"n_clauses": len(clauses), **checks}
+        from policytag.modeling.classifier import sha256_file
+
+        info["checksums"] = {name: sha256_file(tmp / name) for name in sorted(files.values())}
         (tmp / ONNX_META_FILE).write_text(json.dumps(info, ensure_ascii=False, indent=2), encoding="utf-8")
         result.files = {k: out_dir / v for k, v in files.items()}
 
@@ -366,12 +369,14 @@ class OnnxClassifier(_base()):
 
         ``recheck_margin`` defaults to ``predict.onnx_recheck_margin`` of ``configs/predict.yaml``.
         """
-        from policytag.modeling.classifier import read_metadata
+        from policytag.modeling.classifier import read_metadata, validate_metadata, verify_checksums
 
         model_dir = Path(model_dir)
         if model_dir.name == ONNX_SUBDIR and (model_dir.parent / "policytag.json").exists():
             model_dir = model_dir.parent
         meta = read_metadata(model_dir)
+        validate_metadata(meta, model_dir)
+        verify_checksums(model_dir, meta)  # the tokenizer and config the ONNX graph is run with
         if meta.get("backend") != "transformer":
             raise ModelNotFoundError(
                 f"{model_dir} holds a {meta.get('backend')!r} model; --runtime onnx is for transformer models "
@@ -386,6 +391,7 @@ class OnnxClassifier(_base()):
             )
         info = onnx_dir(model_dir) / ONNX_META_FILE
         if info.exists():
+            verify_checksums(onnx_dir(model_dir), json.loads(info.read_text(encoding="utf-8")))
             src = json.loads(info.read_text(encoding="utf-8")).get("source_model_version")
             if src is not None and str(src) != str(meta.get("version", "unversioned")):
                 raise ModelNotFoundError(
@@ -432,7 +438,9 @@ class OnnxClassifier(_base()):
                     self._fp32_session = _session(self._fp32_path, self._threads)
                 out[near] = self._run(self._fp32_session, pairs, near, bs, False)[near]
                 self.last_rechecked = int(len(near))
-        return out
+        from policytag.modeling.classifier import check_finite
+
+        return check_finite(out, self)
 
     def _run(self, session, pairs, rows, bs: int, progress: bool) -> np.ndarray:
         """Probabilities for ``pairs[rows]`` in length-sorted batches (other rows stay zero)."""

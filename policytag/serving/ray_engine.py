@@ -100,8 +100,9 @@ class TaggerWorker:
 
     def __init__(self, model_dir: str, runtime: str = "torch", device: str = "cpu", onnx_variant: str = "int8",
                  onnx_threads: int | None = None, batch_size: int | None = None, threads: int | None = None,
-                 model_blob: list | None = None):
+                 model_blob: list | None = None, limits: dict | None = None):
         self._tmp = None
+        self.limits = limits  # per-input bounds (configs/predict.yaml `limits`, --set applied)
         self._error: PolicytagError | None = None
         try:
             self._setup(model_dir, runtime, device, onnx_variant, onnx_threads, batch_size, threads, model_blob)
@@ -184,7 +185,7 @@ class TaggerWorker:
             return [], (f"not found on Ray node {socket.gethostname()}: inputs must be on storage every node "
                         "sees at the same path, or use --set ray.shared_storage=false to read them on the driver")
         try:
-            return batch.read_document(target), None
+            return batch.read_document(target, self.limits), None
         except PolicytagError as e:
             return [], batch._short_reason(e, target).replace(str(target), str(display))
         except Exception as e:  # noqa: BLE001 - a bad file never stops the batch
@@ -423,7 +424,8 @@ def _policytag_error_in(e: BaseException) -> PolicytagError | None:
 # --------------------------------------------------------------------------- run
 
 
-def _items(files, skips_keyed, settings: dict, progress: bool) -> tuple[list[dict], list[str]]:
+def _items(files, skips_keyed, settings: dict, progress: bool,
+           limits: dict | None = None) -> tuple[list[dict], list[str]]:
     """Work items in input order; clause .jsonl files (and, without shared storage, documents) are read here."""
     chunk = max(1, int(settings.get("chunk_clauses") or 256))
     items: list[dict] = []
@@ -437,7 +439,7 @@ def _items(files, skips_keyed, settings: dict, progress: bool) -> tuple[list[dic
 
     if not settings.get("shared_storage", True):
         local: list = []
-        clauses, read = batch.collect_clauses(files, local, progress=progress)
+        clauses, read = batch.collect_clauses(files, local, progress=progress, limits=limits)
         skips_keyed.extend((0, i, s) for i, s in enumerate(local))
         add_chunks(-1, clauses)  # doc ids already made unique by collect_clauses
         return items, read
@@ -487,7 +489,7 @@ def run_predict_ray(opts: batch.PredictOptions, *, address: str | None = None, n
                             shard_format=fmt)
 
     keyed: list[tuple[int, int, batch.Skip]] = []  # (file index, order, skip): sorted into the local order
-    items, read_here = _items(files, keyed, settings, opts.progress)
+    items, read_here = _items(files, keyed, settings, opts.progress, opts.limits)
     index = {str(f.path): i for i, f in enumerate(files)}
     files_read: dict[int, str] = {index[p]: p for p in read_here}  # file index -> path, for the report
     kinds = [f.kind for f in files]
@@ -629,6 +631,7 @@ def _stream(items, files, kinds, settings, opts, model_dir: Path, workers, devic
                 "model_dir": str(model_dir), "runtime": opts.runtime, "device": device,
                 "onnx_variant": opts.onnx_variant, "onnx_threads": opts.onnx_threads,
                 "batch_size": opts.batch_size, "threads": int(max(1, cpus)), "model_blob": blob,
+                "limits": opts.limits,
             },
         )
         bar = _ItemBar(len(items)) if opts.progress else None

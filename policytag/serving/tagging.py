@@ -174,6 +174,8 @@ def predict_proba_sorted(model: Any, clauses: Sequence[Clause], batch_size: int 
     the input order. ``progress`` is ``True`` (a rich bar with clauses/s and ETA) or a
     callable receiving the number of clauses finished at each step.
     """
+    from policytag.modeling.classifier import check_finite
+
     n = len(clauses)
     n_labels = len(model.label_ids)
     if n == 0:
@@ -190,7 +192,7 @@ def predict_proba_sorted(model: Any, clauses: Sequence[Clause], batch_size: int 
         for start in range(0, n, bs):
             idx = order[start:start + bs]
             batch = [clauses[i] for i in idx]
-            probs = np.asarray(model.predict_proba(batch, batch_size=bs), dtype=np.float32)
+            probs = check_finite(np.asarray(model.predict_proba(batch, batch_size=bs), dtype=np.float32), model)
             out[idx] = probs
             if bar is not None:
                 bar.advance(len(idx), int(lengths[idx].sum()))

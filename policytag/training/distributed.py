@@ -55,8 +55,23 @@ def rank_device(device: str) -> str:
     return device
 
 
+#: seconds a rank waits for the others; set from ``training.ddp_timeout`` by the trainer
+DDP_TIMEOUT_S = 1800
+
+
+def set_timeout(seconds: float | None) -> None:
+    global DDP_TIMEOUT_S
+    if seconds:
+        DDP_TIMEOUT_S = int(seconds)
+
+
 def _ensure_process_group() -> bool:
-    """Join the launcher's process group (the same one the Trainer uses) if not joined yet."""
+    """Join the launcher's process group (the same one the Trainer uses) if not joined yet.
+
+    The timeout is explicit (``training.ddp_timeout``): on a loaded machine one rank can be
+    minutes behind the other (importing torch, building the base-model cache)."""
+    import datetime
+
     import torch.distributed as dist
 
     if not dist.is_available():
@@ -64,8 +79,26 @@ def _ensure_process_group() -> bool:
     if not dist.is_initialized():
         from accelerate import PartialState
 
-        PartialState()  # reads the launcher's env: gloo on CPU, nccl on GPU
+        # reads the launcher's env: gloo on CPU, nccl on GPU
+        PartialState(timeout=datetime.timedelta(seconds=DDP_TIMEOUT_S))
     return dist.is_initialized()
+
+
+def shutdown() -> None:
+    """End a multi-process run cleanly: wait for every rank, then destroy the process group.
+
+    Without it the ranks exit whenever they are done and tear the group down implicitly at
+    interpreter exit; a rank that is still in (or starts) a collective when its peer has
+    gone fails with gloo's "connection closed by peer". Leaving together removes that
+    timing dependence (a suspect for the two-process test's one SIGABRT on a loaded machine,
+    not a proven cause). A no-op otherwise."""
+    if not is_distributed():
+        return
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def same_on_all_ranks(value: Any) -> Any:

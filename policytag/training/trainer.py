@@ -224,8 +224,9 @@ def _fit_transformer(clauses, y, cfg, label_ids, meta, *, progress: bool) -> Tra
     threads = get(cfg, "training.threads")
     if threads:
         torch.set_num_threads(int(threads))
-    from policytag.training.distributed import main_process_first
+    from policytag.training.distributed import main_process_first, set_timeout
 
+    set_timeout(get(cfg, "training.ddp_timeout"))
     with main_process_first():  # torchrun / accelerate launch: rank 0 fills the base-model cache first
         base_path, prov = resolve_base(get(cfg, "model.base"))
     set_seed(seed)
@@ -313,6 +314,7 @@ def _fit_transformer(clauses, y, cfg, label_ids, meta, *, progress: bool) -> Tra
         train_sampling_strategy="group_by_length" if get(cfg, "training.group_by_length") else "random",
         label_names=["labels"],
         ddp_find_unused_parameters=False,
+        ddp_timeout=int(get(cfg, "training.ddp_timeout", 1800)),
     )
     trainer = Trainer(model=model_for_trainer, args=args, train_dataset=ds,
                       data_collator=collator, optimizers=(optimizer, None))

@@ -129,3 +129,15 @@ def test_a_few_control_characters_are_dropped_with_a_warning(tmp_path):
     [msg] = [str(w.message) for w in caught if issubclass(w.category, InputWarning)]
     assert "2 undecodable or control character(s) (U+0007, U+FFFD) dropped, first on line" in msg
     assert doc.text == load_document(JIANGXI).text
+
+
+def test_predict_set_limits_reaches_ingestion_locally_and_on_ray_workers(cli, tiny_model_dir, tmp_path):
+    p = tmp_path / "doc.txt"
+    p.write_text(JIANGXI.read_text(encoding="utf-8"), encoding="utf-8")
+    res = cli("predict", p, "--model", tiny_model_dir, "-o", tmp_path / "t.jsonl", "-q", "--set", "limits.max_bytes=1kb")
+    assert res.code == 1 and "over the limit of 1024 bytes for one input (limits.max_bytes)" in res.err, res.err
+    from policytag.serving.ray_engine import TaggerWorker
+
+    worker = TaggerWorker(str(tiny_model_dir), limits={"max_bytes": 1024})
+    got, skip = worker._clauses_of({"kind": "document", "path": str(p), "abspath": str(p)})
+    assert got == [] and "limits.max_bytes" in skip
