@@ -74,6 +74,7 @@ class TrainingOptions:
     cache_frozen: bool
     threads: int | None
     logging_steps: int
+    ddp_timeout: int
 
 
 @dataclass(frozen=True)

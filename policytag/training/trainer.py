@@ -314,7 +314,7 @@ def _fit_transformer(clauses, y, cfg, label_ids, meta, *, progress: bool) -> Tra
         train_sampling_strategy="group_by_length" if get(cfg, "training.group_by_length") else "random",
         label_names=["labels"],
         ddp_find_unused_parameters=False,
-        ddp_timeout=int(get(cfg, "training.ddp_timeout", 1800)),
+        ddp_timeout=int(get(cfg, "training.ddp_timeout")),
     )
     trainer = Trainer(model=model_for_trainer, args=args, train_dataset=ds,
                       data_collator=collator, optimizers=(optimizer, None))
