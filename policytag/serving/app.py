@@ -24,7 +24,7 @@ import gradio as gr
 
 from policytag import paths
 from policytag.serving import panels, render
-from policytag.serving.documents import doc_meta, supported_suffixes
+from policytag.serving.documents import doc_meta, upload_types
 from policytag.serving.exports import export_choices
 from policytag.serving.api import api_help, named_endpoints
 from policytag.serving.handlers import Handlers
@@ -156,7 +156,7 @@ def _tag_tab(c: SimpleNamespace, h: Handlers, cfg: dict) -> None:
                             c.tag_btn = _tr(c, gr.Button(t("tag_btn"), variant="primary", elem_id="pt-tag-btn", scale=1), value="tag_btn")
                             c.clear_btn = _tr(c, gr.ClearButton([c.text_in, c.doc_name], value=t("clear_btn"), scale=1), value="clear_btn")
                     with _tr(c, gr.Tab(t("tab_upload"), id="upload"), label="tab_upload"):
-                        c.file_in = _tr(c, gr.File(label=t("file_label"), file_count="multiple", file_types=supported_suffixes(),
+                        c.file_in = _tr(c, gr.File(label=t("file_label"), file_count="multiple", file_types=upload_types(),
                                                    elem_id="pt-file", height=120), label="file_label")
                         c.upload_hint = _tr(c, gr.Markdown(f"<span class='pt-muted'>{t('upload_hint')}</span>"),
                                             value=lambda lang: f"<span class='pt-muted'>{t('upload_hint', lang)}</span>")
@@ -300,7 +300,7 @@ def _wire_tagging(c: SimpleNamespace, h: Handlers) -> None:
             c.f_theme, c.f_measure, c.f_query, c.doc_sel, c.heat_doc]
     kw = dict(concurrency_id="tagging", show_progress="minimal", show_progress_on=[c.input_msg], **PRIVATE)
     c.tag_btn.click(h.ui_tag_text, [c.text_in, c.doc_name, c.dimension, c.lang], outs, **kw)
-    c.file_in.upload(h.ui_tag_files, [c.file_in, c.dimension, c.lang], outs, **kw)
+    c.file_in.upload(h.ui_tag_files, [c.file_in, c.dimension, c.lang], outs + [c.file_in], **kw)
     if c.examples:
         c.ex.load_input_event.then(h.ui_tag_text, [c.text_in, c.doc_name, c.dimension, c.lang], outs, **kw)
     view = [c.state, c.doc_sel, c.dimension, c.lang]

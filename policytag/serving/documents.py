@@ -39,6 +39,11 @@ def supported_suffixes() -> list[str]:
     return sorted(SUPPORTED_SUFFIXES) + [ZIP_SUFFIX]
 
 
+def upload_types() -> list[str]:
+    """What the upload widget lets through: readable types, and the ones we explain (.doc: save as .docx)."""
+    return supported_suffixes() + sorted(SUFFIX_ADVICE)
+
+
 @dataclass
 class DocMeta:
     """What the exports say about a document besides its clauses."""
@@ -70,9 +75,9 @@ def doc_meta(text: str, name: str, doc_id: str = "") -> DocMeta:
             break
     issuer = ""
     for ln in list(reversed(lines[-6:])) + lines[:6]:  # the signature first, then the head
-        name = re.sub(r"\s+", "", ln)
-        if _ISSUER.fullmatch(name) and not name.endswith(_NOT_ISSUER):
-            issuer = name
+        cand = re.sub(r"\s+", "", ln)
+        if _ISSUER.fullmatch(cand) and not cand.endswith(_NOT_ISSUER):
+            issuer = cand
             break
     year = ""
     m = _YEAR_ID.search(doc_id or "")
@@ -175,7 +180,8 @@ def _copy_limited(src: Any, dst: Any, limit: int) -> int:
 
 
 def _hidden(name: str) -> bool:
-    return any(part.startswith((".", "__MACOSX")) for part in Path(name).parts)
+    """macOS resource forks and dot files (a ``..`` in the path is harmless: only the base name is used)."""
+    return Path(name).name.startswith(".") or any(part == "__MACOSX" for part in Path(name).parts)
 
 
 def upload_paths(files: Any) -> list[tuple[str, str]]:

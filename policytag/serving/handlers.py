@@ -19,6 +19,7 @@ import gradio as gr
 
 from policytag.errors import PolicytagError
 from policytag.serving import panels, render
+from policytag.serving.documents import upload_paths as upload_names
 from policytag.serving.i18n import NONE_ID, label_name, t
 from policytag.serving.render import ALL
 from policytag.serving.workbench import AppService, TagResult, Workspace
@@ -79,19 +80,22 @@ class Handlers:
         yield from self._stream([(doc, name)], dimension, lang)
 
     def ui_tag_files(self, files: Any, dimension: str, lang: str) -> Iterator[tuple]:
+        """Upload event: the tag outputs plus the upload widget, emptied once the files are read,
+        so that the next upload replaces these files instead of adding to them."""
         if not files:
-            yield tuple(skips(N_TAG_OUTPUTS))
+            yield (*skips(N_TAG_OUTPUTS), gr.skip())
             return
-        n = len(files) if isinstance(files, (list, tuple)) else 1
+        names = [n for _, n in upload_names(files)]
         out = skips(N_TAG_OUTPUTS)
-        out[1] = message(t("progress_start", lang, name=f"{n} 个文件" if lang != "en" else f"{n} file(s)"), "progress")
-        yield tuple(out)
+        out[1] = message(t("progress_start", lang, name="、".join(names)), "progress")
+        yield (*out, gr.skip())
         try:
             jobs = self.svc.read_uploads(files)
         except Exception as e:  # noqa: BLE001
-            yield self._input_error(e)
+            yield (*self._input_error(e), None)
             return
-        yield from self._stream(jobs, dimension, lang)
+        for i, out in enumerate(self._stream(jobs, dimension, lang)):
+            yield (*out, None if i == 0 else gr.skip())
 
     def _input_error(self, e: Exception) -> tuple:
         out = skips(N_TAG_OUTPUTS)
