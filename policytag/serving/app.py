@@ -201,6 +201,7 @@ def _results(c: SimpleNamespace, h: Handlers, ui: dict, th: list, me: list) -> N
                                   label="f_measure", choices=lambda lang: h.filter_choices(lang)[1])
                 c.f_query = _tr(c, gr.Textbox(label=t("f_query"), scale=2, placeholder=t("f_query_ph"), elem_id="pt-f-query"),
                                 label="f_query", placeholder="f_query_ph")
+            c.bulk_msg = gr.HTML(elem_id="pt-bulk-msg")
             c.table = _tr(c, gr.Dataframe(render.clause_table([], h.tax), interactive=False, wrap=True,
                                           max_height=int(ui.get("table_height", 520)), elem_id="pt-table",
                                           column_widths=render.TABLE_WIDTHS, buttons=["fullscreen", "copy"],
@@ -212,7 +213,6 @@ def _results(c: SimpleNamespace, h: Handlers, ui: dict, th: list, me: list) -> N
                                        choices=lambda lang: h.label_choices("themes", lang) + h.label_choices("measures", lang))
                     c.bulk_add = _tr(c, gr.Button(t("bulk_add"), scale=1, elem_id="pt-bulk-add"), value="bulk_add")
                     c.bulk_remove = _tr(c, gr.Button(t("bulk_remove"), scale=1, elem_id="pt-bulk-remove"), value="bulk_remove")
-                c.bulk_msg = gr.HTML(elem_id="pt-bulk-msg")
         with _tr(c, gr.Tab(t("tab_heat"), id="heat"), label="tab_heat"):
             with gr.Row():
                 c.heat_mode = _tr(c, gr.Radio([(t("heat_counts"), "count"), (t("heat_pct"), "pct")], value="count",
@@ -256,7 +256,8 @@ def _review_tab(c: SimpleNamespace, h: Handlers, cfg: dict) -> None:
             c.review_n = _tr(c, gr.Slider(5, 200, value=int((cfg.get("review_queue") or {}).get("size", 30)), step=5,
                                           label=t("review_n"), scale=2), label="review_n")
             c.rv_annotator = _tr(c, gr.Textbox(label=t("annotator_label"), placeholder=t("annotator_ph"), scale=2,
-                                               value=(cfg.get("corrections") or {}).get("annotator", ""), elem_id="pt-rv-annotator"),
+                                               value=(cfg.get("corrections") or {}).get("annotator", ""), elem_id="pt-rv-annotator",
+                                               interactive=True),
                                  label="annotator_label", placeholder="annotator_ph")
             c.review_btn = _tr(c, gr.Button(t("review_start"), variant="primary", scale=1, elem_id="pt-rv-start"),
                                value="review_start")
@@ -373,7 +374,7 @@ def page_url(request: gr.Request | None) -> str:
 
 def _wire_language(c: SimpleNamespace, h: Handlers) -> None:
     """One language at a time: the switch relabels every registered widget and re-renders the results."""
-    rerendered = [c.summary, c.doc_html, c.heat, c.families, c.table, c.api_md]
+    rerendered = [c.summary, c.doc_html, c.heat, c.families, c.table, c.api_md, c.badge]
     outputs = list(dict.fromkeys([comp for comp, _ in c.i18n] + rerendered))
 
     def switch(lang: str, ws: Workspace | None, dimension: str, heat_mode: str, doc_id: str | None,
@@ -387,6 +388,7 @@ def _wire_language(c: SimpleNamespace, h: Handlers) -> None:
         ups.setdefault(c.families, {})["value"] = render.families_html(h.svc.family_counts(ws.rows) if ws else None, h.tax, lang)
         ups.setdefault(c.table, {}).update(h.table(ws, ALL, ALL, "", lang))
         ups.setdefault(c.api_md, {})["value"] = api_help(page_url(request), lang)
+        ups.setdefault(c.badge, {})["value"] = h.badge(lang)
         for comp in (c.f_theme, c.f_measure):
             ups[comp]["value"] = ALL
         ups[c.f_query]["value"] = ""

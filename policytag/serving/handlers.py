@@ -166,8 +166,9 @@ class Handlers:
 
     def filtered(self, ws: Workspace | None, theme: str, measure: str, query: str, lang: str) -> tuple:
         n = len(render.filter_rows(ws.rows if ws else [], theme, measure, query))
-        note = (f"{n} clauses selected" if lang == "en" else f"已筛选出 {n} 个条款") if ws else ""
-        return self.table(ws, theme, measure, query, lang), note
+        filtered = theme not in (None, ALL) or measure not in (None, ALL) or bool((query or "").strip())
+        note = (f"{n} clauses selected" if lang == "en" else f"已筛选出 {n} 个条款") if ws and filtered else ""
+        return self.table(ws, theme, measure, query, lang), (message(note, "progress") if note else "")
 
     # ---- selecting and correcting one clause
     def select_clause(self, ws: Workspace | None, clause_id: str | None, lang: str) -> tuple:
@@ -279,12 +280,13 @@ class Handlers:
             return {"ok": False, "error": problem(e)}
 
     # ---- model panel (admin actions check the token in the service)
-    def badge(self) -> str:
+    def badge(self, lang: str = "zh") -> str:
         info = self.svc.model_info()
+        pending = "corrections since training" if lang == "en" else "待训练校正"
         return (f'<div class="pt-badge-inner" title="{html.escape(info.get("model_dir", ""))}">'
                 f'<b>{html.escape(str(info.get("version", "")))}</b> · '
                 f'{html.escape(str(info.get("base_model") or info.get("backend") or ""))} · '
-                f'待训练校正 <b>{info.get("corrections_since_training", 0)}</b></div>')
+                f'{pending} <b>{info.get("corrections_since_training", 0)}</b></div>')
 
     def model_panel(self) -> tuple:
         """-> model_md, versions_df, version_dd, retrain_md."""

@@ -22,7 +22,7 @@ STATUS_TEXT = {"zh": {"corrected": "✎ 已修正", "accepted": "✓ 已确认",
                "en": {"corrected": "✎ corrected", "accepted": "✓ accepted", "junk": "✗ not a clause", "": ""}}
 TABLE_COLUMNS = {"zh": ["编号", "条款", "主题", "措施类型", "置信度", "责任单位", "状态"],
                  "en": ["ID", "Clause", "Themes", "Measures", "Confidence", "Agencies", "Status"]}
-TABLE_WIDTHS = ["9%", "45%", "11%", "13%", "7%", "8%", "7%"]
+TABLE_WIDTHS = ["11%", "44%", "11%", "13%", "8%", "7%", "6%"]
 FILE_COLUMN = {"zh": "文件", "en": "File"}
 
 
@@ -156,7 +156,7 @@ def clause_table(rows: Sequence[ClauseRow], tax: Taxonomy, lang: str = "zh", wit
 
 
 def table_widths(with_file: bool) -> list[str]:
-    return (["8%", "8%", "39%", "11%", "13%", "7%", "7%", "7%"] if with_file else TABLE_WIDTHS)
+    return (["9%", "10%", "37%", "11%", "12%", "8%", "7%", "6%"] if with_file else TABLE_WIDTHS)
 
 
 def filter_rows(rows: Sequence[ClauseRow], theme: str | None = None, measure: str | None = None,
@@ -202,7 +202,7 @@ def heatmap_html(heat: pd.DataFrame | None, tax: Taxonomy, mode: str = "count", 
         else:
             fams.append((f, 1))
     for f, n in fams:
-        label = family_name(tax, f, lang) if f else "—"
+        label = family_name(tax, f, lang) if f else ""
         head_fam.append(f'<th class="pt-fam pt-fam-{esc(f or "none")}" colspan="{n}">{esc(label)}</th>')
     head_fam.append(f'<th class="pt-total" rowspan="2">{total}</th>')
     head_m = "".join(f'<th class="pt-mcol" title="{esc(c)}">{esc(label_name(tax, c, lang))}</th>' for c in measures)
@@ -214,8 +214,8 @@ def heatmap_html(heat: pd.DataFrame | None, tax: Taxonomy, mode: str = "count", 
             "Click a cell to list its clauses." if lang == "en" else
             "单元格：同时带有该主题和该措施类型的条款数（一条款可计入多个单元格）；行百分比 = 占该行合计的比例。点击单元格筛选条款表。")
     return (f'<div class="pt-heat-wrap"><table class="pt-heat"><thead><tr>{"".join(head_fam)}</tr>'
-            f'<tr>{head_m}</tr></thead><tbody>{"".join(body)}</tbody></table>'
-            f'<div class="pt-note">{esc(note)}</div></div>')
+            f'<tr>{head_m}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
+            f'<div class="pt-note">{esc(note)}</div>')
 
 
 def _heat_row(theme: str, vals: list, measures: list[str], tax: Taxonomy, mode: str, vmax: int, lang: str) -> str:
@@ -329,9 +329,11 @@ def review_payload(rows: Sequence[ClauseRow], tax: Taxonomy, lang: str = "zh",
                    order: Sequence[int] | None = None, batch: str = "") -> str:
     """The review card's data (read by ``review.js``): clauses in review order with their neighbours."""
     keys = key_map(tax)
+    fam_order = {f: i for i, f in enumerate(tax.families)}
+    ordered = tax.themes + sorted(tax.measures, key=lambda m: fam_order.get(tax.family_of(m), 99))  # key rows: Q, A, Z
     labels = [{"id": lid, "name": label_name(tax, lid, lang), "color": tax[lid].color, "dim": tax[lid].dimension,
                "family": family_name(tax, tax[lid].family, lang) if tax[lid].family else "",
-               "key": next((k for k, v in keys.items() if v == lid), "")} for lid in tax.label_ids]
+               "key": next((k for k, v in keys.items() if v == lid), "")} for lid in ordered]
     idx = list(order) if order is not None else list(range(len(rows)))
     items = []
     for i in idx:
