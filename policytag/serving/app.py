@@ -299,7 +299,7 @@ def _model_tab(c: SimpleNamespace, svc: AppService) -> None:
 def _wire_tagging(c: SimpleNamespace, h: Handlers) -> None:
     outs = [c.state, c.input_msg, c.downloads, c.summary, c.doc_html, c.table, c.heat, c.families, c.clause_dd,
             c.f_theme, c.f_measure, c.f_query, c.doc_sel, c.heat_doc]
-    kw = dict(concurrency_id="tagging", show_progress="minimal", show_progress_on=[c.input_msg], **PRIVATE)
+    kw = dict(concurrency_id="tagging", show_progress="hidden", **PRIVATE)  # the progress line is ours
     c.tag_btn.click(h.ui_tag_text, [c.text_in, c.doc_name, c.dimension, c.lang], outs, **kw)
     c.file_in.upload(h.ui_tag_files, [c.file_in, c.dimension, c.lang], outs + [c.file_in], **kw)
     if c.examples:

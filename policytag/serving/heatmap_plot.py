@@ -85,7 +85,8 @@ def plot_heatmap(heat: pd.DataFrame, caption: str, fmt: str = "png") -> bytes:
         fig.text(0.01, 0.01, caption, fontsize=8, color="#374151", ha="left", va="bottom")
         fig.tight_layout(rect=(0, 0.04, 1, 1))
         buf = io.BytesIO()
-        fig.savefig(buf, format=fmt, bbox_inches="tight")
+        meta = {"Title": caption, "Description": caption}
+        fig.savefig(buf, format=fmt, bbox_inches="tight", metadata=meta)  # the caption is in the file's metadata too
         plt.close(fig)
     return buf.getvalue()
 
