@@ -3,6 +3,7 @@
     python benchmarks/app_latency.py --tiny               # tiny test model (trained in seconds)
     python benchmarks/app_latency.py --model MODEL_DIR    # any model directory
     python benchmarks/app_latency.py                      # the registry's production model
+    python benchmarks/app_latency.py --quick-train        # none yet: the default architecture, 1 epoch
 
 The document is the seed documents concatenated and cut to ``--chars`` characters
 (20 000 by default: about 12 pages). Printed, each the median of ``--repeats`` runs after
@@ -80,9 +81,19 @@ def resolve_model(args) -> Path:
     if args.tiny:
         return tiny_model(paths.cache_dir())
     prod = ModelRegistry().production()
-    if prod is None:
-        sys.exit("no --model and no production model in the registry; pass --tiny or --model DIR")
-    return Path(prod)
+    if prod is not None:
+        return Path(prod)
+    if not args.quick_train:
+        sys.exit("no --model and no production model in the registry; pass --tiny, --quick-train or --model DIR")
+    out = paths.cache_dir() / "bench-app-latency-model"
+    if not (out / "policytag.json").exists():  # the default architecture, 1 epoch: latency depends on it, not on accuracy
+        from policytag.config import load_config
+        from policytag.data.dataset import load_gold
+        from policytag.training.trainer import train
+
+        print(f"[bench] training the default architecture for 1 epoch into {out} (timing only) ...", flush=True)
+        train(load_gold(), load_config("default", ["training.epochs=1", "thresholds.inner_folds=0"]), out, progress=False)
+    return out
 
 
 def document(chars: int) -> str:
@@ -171,6 +182,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", help="model directory (default: the registry's production model)")
     ap.add_argument("--tiny", action="store_true", help="the tiny test model (trained on first use)")
+    ap.add_argument("--quick-train", action="store_true",
+                    help="no model yet: train the default architecture for 1 epoch (timing only)")
     ap.add_argument("--chars", type=int, default=20_000)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--no-browser", action="store_true")
