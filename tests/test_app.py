@@ -1,4 +1,4 @@
-"""The web app (serving/app.py): rendering, limits, corrections, and the API over a real server.
+"""The web app: the service (workbench), rendering, limits, corrections, and the API over a real server.
 
 The fast tests use a keyword "model" (a stand-in with the PolicyClassifier interface) so
 that they need no training; the slow ones launch the app on a free local port with the
@@ -74,7 +74,7 @@ def store(tmp_path):
 @pytest.fixture
 def svc(store, tmp_path):
     from policytag.modeling.registry import ModelRegistry
-    from policytag.serving.app import AppService
+    from policytag.serving.workbench import AppService
 
     return AppService(model=KeywordModel(), store=store, registry=ModelRegistry(tmp_path / "models"))
 
@@ -87,15 +87,15 @@ def _tag_seed(svc, path=SICHUAN):
 
 
 def test_document_html_highlights_every_clause_with_taxonomy_colours(svc):
-    from policytag.serving.app import document_html, legend_html
+    from policytag.serving.render import document_html, legend_html
 
     res = _tag_seed(svc)
     tax = svc.taxonomy
-    assert len(res.rows) > 20 and all(r["span"] for r in res.rows)
+    assert len(res.rows) > 20 and all(r.span for r in res.rows)
     page = document_html(res.text, res.rows, tax, "themes")
     assert page.count('class="pt-clause') == len(res.rows)
     assert page.count("data-cid=") == len(res.rows)
-    youth = [r for r in res.rows if "youth" in r["themes"]]
+    youth = [r for r in res.rows if "youth" in r.themes]
     assert youth and tax["youth"].color in page
     by_measure = document_html(res.text, res.rows, tax, "measures")
     assert tax["activities"].color in by_measure and by_measure != page
@@ -106,33 +106,38 @@ def test_document_html_highlights_every_clause_with_taxonomy_colours(svc):
 
 
 def test_document_html_without_spans_rebuilds_from_headings(svc):
-    from policytag.serving.app import document_html
+    from dataclasses import replace
 
-    rows = [dict(r, span=None) for r in _tag_seed(svc).rows[:5]]
+    from policytag.serving.render import document_html
+
+    rows = [replace(r, span=None) for r in _tag_seed(svc).rows[:5]]
     page = document_html("", rows, svc.taxonomy)
     assert page.count('class="pt-clause') == 5
 
 
 def test_table_filter_heatmap_families(svc):
-    from policytag.serving.app import ALL, TABLE_COLUMNS, clause_table, families_html, filter_rows, heatmap_html
+    from policytag.serving.render import ALL, TABLE_COLUMNS, clause_table, families_html, filter_rows, heatmap_html
     from policytag.serving.tagging import NONE_ID
 
     rows = _tag_seed(svc).rows
     tax = svc.taxonomy
     df = clause_table(rows, tax)
-    assert list(df.columns) == TABLE_COLUMNS and len(df) == len(rows)
+    assert list(df.columns) == TABLE_COLUMNS["zh"] and len(df) == len(rows)
     assert any("科普基础设施" in v for v in df["主题"])
+    assert all(v == "" or 0 <= float(v) <= 1 for v in df["置信度"])  # the label decision's confidence
     infra = filter_rows(rows, "infrastructure", ALL, "")
-    assert infra and all("infrastructure" in r["themes"] for r in infra)
+    assert infra and all("infrastructure" in r.themes for r in infra)
     none = filter_rows(rows, NONE_ID, ALL, "")
-    assert none and all(not r["themes"] for r in none)
+    assert none and all(not r.themes for r in none)
     assert len(infra) + len(none) <= len(rows)
     both = filter_rows(rows, "infrastructure", "facility_building", "")
-    assert all("facility_building" in r["measures"] for r in both)
-    assert all("科技馆" in r["text"] or "科技馆" in r["context"] for r in filter_rows(rows, ALL, ALL, "科技馆"))
-    heat = heatmap_html(rows, tax)
+    assert all("facility_building" in r.measures for r in both)
+    assert all("科技馆" in r.text or "科技馆" in r.context for r in filter_rows(rows, ALL, ALL, "科技馆"))
+    heat = heatmap_html(svc.heatmap(rows), tax)
     assert "合计" in heat and "供给型" in heat and tax["youth"].zh in heat and tax["talent"].zh in heat
-    fam = families_html(rows, tax)
+    assert heat.count('class="pt-cell"') == 7 * 12  # 6 themes + 无, 11 measures + 无: every cell clickable
+    assert "%" in heatmap_html(svc.heatmap(rows), tax, mode="pct")
+    fam = families_html(svc.family_counts(rows), tax)
     assert fam.count("pt-fam-row") == 3
 
 
@@ -170,12 +175,13 @@ def test_upload_uses_the_file_name_as_doc_id(svc, tmp_path):
     doc = svc.read_file(SICHUAN, name="sichuan-2023-kepu-nengli.txt")
     res = svc.tag(doc, name="sichuan-2023-kepu-nengli.txt")
     assert res.doc_id == "sichuan-2023" and res.name == "sichuan-2023-kepu-nengli.txt"
-    assert all(r["clause_id"].startswith("sichuan-2023/") for r in res.rows)
+    assert all(r.clause_id.startswith("sichuan-2023/") for r in res.rows)
 
 
 def test_no_model_says_how_to_train_one(store, tmp_path):
     from policytag.modeling.registry import ModelRegistry
-    from policytag.serving.app import AppService, build_app
+    from policytag.serving.app import build_app
+    from policytag.serving.workbench import AppService
 
     with pytest.raises(ModelNotFoundError, match="--train-if-missing"):
         AppService(store=store, registry=ModelRegistry(tmp_path / "models"))
@@ -225,61 +231,73 @@ def test_serve_train_if_missing_trains_first_then_builds_the_app(tmp_path, monke
 def test_save_correction_keeps_prediction_is_idempotent_and_survives_restart(svc, store, tmp_path):
     from policytag.data.corrections import CorrectionStore
     from policytag.modeling.registry import ModelRegistry
-    from policytag.serving.app import AppService
+    from policytag.serving.workbench import AppService
 
     res = _tag_seed(svc)
     row = res.rows[3]
     rid, written, new = svc.save_correction(row, ["elderly"], ["activities", "education_training"], "张三", "测试")
-    assert written and new["themes"] == ["elderly"] and new["measures"] == ["education_training", "activities"]
-    assert new["corrected"] and new["predicted_themes"] == row["themes"]
+    assert written and new.themes == ["elderly"] and new.measures == ["education_training", "activities"]
+    assert new.corrected and new.predicted_themes == row.themes
     rid2, written2, _ = svc.save_correction(new, ["elderly"], ["education_training", "activities"], "张三", "")
     assert (rid2, written2) == (rid, False)
     recs = store.records(latest_only=False)
     assert len(recs) == 1
     rec = recs[0]
     assert rec["model_version"] == "kw-1" and rec["annotator"] == "张三" and rec["note"] == "测试"
-    assert rec["predicted_themes"] == row["themes"] and rec["predicted_measures"] == row["measures"]
-    assert rec["scores"]["youth"] == pytest.approx(row["p_youth"])
+    assert rec["predicted_themes"] == row.themes and rec["predicted_measures"] == row.measures
+    assert rec["scores"]["youth"] == pytest.approx(row.scores["youth"])
+    assert rec["status"] == "corrected"
     assert svc.corrections_since_training() == 1
     # names in display form are accepted; unknown ids are an error naming the id
-    rid3, written3, _ = svc.save_correction(new, ["老年人 (elderly)"], ["活动服务"], None, None)
+    rid3, written3, _ = svc.save_correction(new, ["老年人 (elderly)"], ["活动服务"], "张三", None)
     assert written3 and rid3 != rid
     from policytag.errors import UnknownLabelError
 
     with pytest.raises(UnknownLabelError, match="no_such_label"):
-        svc.save_correction(new, ["no_such_label"], [], None, None)
+        svc.save_correction(new, ["no_such_label"], [], "张三", None)
 
     # a restart: a new store object on the same file and a new app show the saved labels
     svc2 = AppService(model=KeywordModel(), store=CorrectionStore(store.path), registry=ModelRegistry(tmp_path / "m2"))
     again = _tag_seed(svc2)
-    fixed = [r for r in again.rows if r.get("corrected")]
-    assert [r["text"] for r in fixed] == [row["text"]]
-    assert fixed[0]["themes"] == ["elderly"] and fixed[0]["measures"] == ["activities"]
-    assert fixed[0]["predicted_themes"] == row["themes"]
+    fixed = [r for r in again.rows if r.corrected]
+    assert [r.text for r in fixed] == [row.text]
+    assert fixed[0].themes == ["elderly"] and fixed[0].measures == ["activities"]
+    assert fixed[0].predicted_themes == row.themes
+    assert fixed[0].to_dict()["corrected"] and "已修正" in __import__(
+        "policytag.serving.render", fromlist=["x"]).confidence_text(fixed[0])
 
 
-def test_review_queue_and_exports(svc):
-    import pandas as pd
-
-    from policytag.serving.app import review_table
+def test_review_queue_reads_the_least_certain_label(svc):
+    from policytag.data.records import ReviewItem
+    from policytag.serving.render import review_table
 
     res = _tag_seed(svc)
     items = svc.review(res.rows, 5)
-    assert len(items) == 5
+    assert len(items) == 5 and all(isinstance(it, ReviewItem) for it in items)
     df = review_table(items, svc.taxonomy)
-    assert list(df["编号"]) == [it["clause_id"] for it in items]
-    files = svc.export(res.to_state())
-    names = sorted(Path(f).name for f in files)
-    assert names == ["pasted.clauses.csv", "pasted.clauses.jsonl", "pasted.clauses.xlsx",
-                     "pasted.heatmap.csv", "pasted.heatmap.xlsx"]
-    xlsx = pd.read_excel(next(f for f in files if f.endswith("clauses.xlsx")))
-    assert len(xlsx) == len(res.rows) and "p_youth" in xlsx.columns
-    heat = pd.read_csv(next(f for f in files if f.endswith("heatmap.csv")), encoding="utf-8-sig")
-    assert "青少年" in set(heat.iloc[:, 0])
+    assert list(df["编号"]) == [it.row.clause_id for it in items]
+    # the column used to read a key review_queue never wrote: it was always empty
+    tax = svc.taxonomy
+    assert all(v.startswith(tax[it.nearest_label].zh) for v, it in zip(df["最不确定的标签"], items))
+
+
+def test_exports_are_written_on_demand(svc):
+    import pandas as pd
+
+    from policytag.serving.workbench import Workspace
+
+    ws = Workspace([_tag_seed(svc)])
+    for fmt, suffix in [("xlsx", ".clauses.xlsx"), ("csv", ".clauses.csv"), ("jsonl", ".clauses.jsonl"),
+                        ("heat_csv", ".heatmap.csv")]:
+        assert svc.export(ws, fmt).endswith(suffix)
+    xlsx = pd.read_excel(svc.export(ws, "xlsx"), sheet_name=None)
+    assert len(xlsx["条款"]) == len(ws.rows) and "p_youth" in xlsx["条款"].columns
+    heat = pd.read_csv(svc.export(ws, "heat_csv"), encoding="utf-8-sig", header=[0, 1], index_col=0)
+    assert "青少年" in set(heat.index) and "合计" in set(heat.index)
 
 
 def test_model_panel_figures(svc, store):
-    from policytag.serving.app import model_markdown, retrain_markdown
+    from policytag.serving.panels import model_markdown, retrain_markdown
 
     info = svc.model_info()
     assert info["version"] == "kw-1" and info["base_model"] == "keywords" and info["n_train_clauses"] == 12
@@ -298,7 +316,7 @@ def test_build_app_has_named_api_endpoints(svc, store):
 
     demo = build_app(model=KeywordModel(), store=store, registry=svc.registry)
     public = {f.api_name for f in demo.fns.values() if getattr(f, "api_visibility", "public") == "public"}
-    assert {"tag_text", "tag_file", "save_correction", "model_info"} <= public
+    assert public == {"tag_text", "tag_file", "save_correction", "model_info"}
     assert demo.policytag_service.store is store
 
 
@@ -400,7 +418,8 @@ def test_retrain_button_runs_in_background_and_switches_model(tmp_path, store, m
 
     from policytag.training import retrain as rt
     from policytag.modeling.registry import ModelRegistry
-    from policytag.serving.app import AppService, load_app_config, retrain_markdown
+    from policytag.serving.panels import retrain_markdown
+    from policytag.serving.workbench import AppService, load_app_config
 
     gold = FIXTURES / "mini_gold.jsonl"
     from policytag.clause import load_clauses

@@ -27,13 +27,19 @@ def register(app: typer.Typer) -> None:
         set_: list[str] = typer.Option([], "--set", help="Override configs/app.yaml, e.g. --set limits.max_chars=200000 (repeatable)."),
     ) -> None:
         """Start the web app: tag a document, see it highlighted, correct it, retrain."""
-        from policytag.serving import app as webapp
+        from policytag.serving import app as webapp  # gradio: loaded only when serving
+        from policytag.serving.workbench import public_host_check
 
         overrides = list(set_)
         overrides.append(f"retrain.config={config}")
         if db is not None:
             overrides.append(f"corrections.db={db}")
         cfg = webapp.load_app_config(overrides)
+        server = cfg.get("server") or {}
+        host = host or server.get("host", "127.0.0.1")
+        refusal = public_host_check(host, cfg)
+        if refusal:
+            raise PolicytagError(refusal)
         if train_if_missing and model is None:
             from policytag.training.retrain import ensure_production_model
 
@@ -41,8 +47,6 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"production model: {path}")
         demo = webapp.build_app(model_dir=model, config=cfg)
         svc = demo.policytag_service
-        server = cfg.get("server") or {}
-        host = host or server.get("host", "127.0.0.1")
         port = int(port or server.get("port", 7860))
         info = svc.model_info()
         typer.echo(f"model {info['version']} ({info.get('base_model') or info.get('backend')}) from {info['model_dir']}")

@@ -5,6 +5,10 @@ One append-only table holds the full history. A clause is identified by
 corrected from the app, from a spreadsheet or from the command line is one clause.
 The latest correction of a clause wins when building training data
 (:meth:`CorrectionStore.latest`); earlier ones stay in :meth:`CorrectionStore.history`.
+A row's ``status`` says what the reviewer did: NULL or ``corrected`` (labels fixed),
+``accepted`` (the model's labels confirmed: a reviewed clause too) or ``junk`` (not a
+clause: left out of training data and of the app's counts). Stores written before the
+column existed get it added (NULL) when opened.
 
 Concurrency and safety: WAL journal, a busy timeout, one short connection per call and
 every write inside ``BEGIN IMMEDIATE ... COMMIT``, so several processes (the app, a
@@ -31,6 +35,7 @@ from policytag import paths
 from policytag.clause import Clause
 from policytag.errors import InputError, PolicytagError, UnknownLabelError
 from policytag.fileio import atomic_write_bytes, check_not_an_input, csv_bytes, is_formula, unsafe_cell, xlsx_bytes
+from policytag.data.records import JUNK, STATUSES
 from policytag.data.taxonomy import Taxonomy, load_taxonomy
 
 SCHEMA_VERSION = 1
@@ -52,7 +57,8 @@ CREATE TABLE IF NOT EXISTS corrections (
     model_version      TEXT,
     annotator          TEXT,
     note               TEXT,
-    created_at         TEXT NOT NULL    -- ISO 8601, UTC, microseconds
+    created_at         TEXT NOT NULL,   -- ISO 8601, UTC, microseconds
+    status             TEXT             -- NULL/'corrected', 'accepted' (model was right), 'junk' (not a clause)
 );
 CREATE INDEX IF NOT EXISTS corrections_key ON corrections (clause_key, id);
 CREATE INDEX IF NOT EXISTS corrections_time ON corrections (created_at);
@@ -66,7 +72,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 _COLUMNS = (
     "id", "clause_key", "text", "context", "doc_id", "clause_id", "predicted_themes",
     "predicted_measures", "scores", "themes", "measures", "model_version", "annotator",
-    "note", "created_at",
+    "note", "created_at", "status",
 )
 _JSON_COLUMNS = {"predicted_themes", "predicted_measures", "scores", "themes", "measures"}
 
@@ -217,6 +223,7 @@ class CorrectionInput:
     model_version: str | None = None
     annotator: str | None = None
     note: str | None = None
+    status: str | None = None   # None (= corrected), "corrected", "accepted", "junk"
     key: str = field(default="", init=False)
 
     def __post_init__(self) -> None:
@@ -286,6 +293,9 @@ class CorrectionStore:
                     con.execute("BEGIN IMMEDIATE")
                     for stmt in _statements(_SCHEMA):  # executescript() would commit first
                         con.execute(stmt)
+                    cols = {r[1] for r in con.execute("PRAGMA table_info(corrections)").fetchall()}
+                    if "status" not in cols:  # a store written before review statuses existed
+                        con.execute("ALTER TABLE corrections ADD COLUMN status TEXT")
                     con.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
                     con.execute("COMMIT")
                 finally:
@@ -301,8 +311,11 @@ class CorrectionStore:
     # ---- writing
     def prepare(self, clause: Clause | Mapping | str, themes: Any, measures: Any, *, predicted: Any = None,
                 scores: Mapping[str, float] | None = None, model_version: str | None = None,
-                annotator: str | None = None, note: str | None = None, where: str = "") -> CorrectionInput:
+                annotator: str | None = None, note: str | None = None, where: str = "",
+                status: str | None = None) -> CorrectionInput:
         """Validate one correction without writing it (raises UnknownLabelError / InputError)."""
+        if status is not None and status not in STATUSES:
+            raise InputError(f"{where}unknown review status {status!r}; use one of {', '.join(STATUSES)}")
         f = _clause_fields(clause)
         pt, pm = _split_predicted(predicted, self.taxonomy)
         return CorrectionInput(
@@ -311,13 +324,13 @@ class CorrectionStore:
             measures=normalize_labels(measures, "measures", self.taxonomy, where),
             predicted_themes=pt, predicted_measures=pm,
             scores={str(k): float(v) for k, v in scores.items()} if scores else None,
-            model_version=model_version, annotator=annotator, note=note or None,
+            model_version=model_version, annotator=annotator, note=note or None, status=status,
         )
 
     def add(self, clause: Clause | Mapping | str, themes: Any, measures: Any, *, predicted: Any = None,
             scores: Mapping[str, float] | None = None, model_version: str | None = None,
-            annotator: str | None = None, note: str | None = None) -> int:
-        """Save a correction; returns its row id.
+            annotator: str | None = None, note: str | None = None, status: str | None = None) -> int:
+        """Save a correction (``status``: see the module docstring); returns its row id.
 
         Idempotent: when the latest correction of the same clause already has these labels,
         nothing is written and that row's id is returned.
@@ -325,7 +338,7 @@ class CorrectionStore:
         an unknown id raises :class:`UnknownLabelError` and nothing is written.
         """
         item = self.prepare(clause, themes, measures, predicted=predicted, scores=scores,
-                            model_version=model_version, annotator=annotator, note=note)
+                            model_version=model_version, annotator=annotator, note=note, status=status)
         res = self.add_many([item])
         return (res.added or res.unchanged)[0]
 
@@ -337,20 +350,21 @@ class CorrectionStore:
         with self._write() as con:
             for it in items:
                 row = con.execute(
-                    "SELECT id, themes, measures FROM corrections WHERE clause_key = ? ORDER BY id DESC LIMIT 1",
+                    "SELECT id, themes, measures, status FROM corrections WHERE clause_key = ? ORDER BY id DESC LIMIT 1",
                     (it.key,),
                 ).fetchone()
-                if row is not None and json.loads(row["themes"]) == it.themes and json.loads(row["measures"]) == it.measures:
+                if (row is not None and json.loads(row["themes"]) == it.themes and json.loads(row["measures"]) == it.measures
+                        and (row["status"] == JUNK) == (it.status == JUNK)):
                     res.unchanged.append(int(row["id"]))
                     res.flags.append(False)
                     continue
                 cur = con.execute(
                     "INSERT INTO corrections (clause_key, text, context, doc_id, clause_id, predicted_themes, "
-                    "predicted_measures, scores, themes, measures, model_version, annotator, note, created_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "predicted_measures, scores, themes, measures, model_version, annotator, note, created_at, status) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (it.key, it.text, it.context, it.doc_id, it.clause_id, _dump(it.predicted_themes),
                      _dump(it.predicted_measures), _dump(it.scores), _dump(it.themes), _dump(it.measures),
-                     it.model_version, it.annotator, it.note, utcnow()),
+                     it.model_version, it.annotator, it.note, utcnow(), it.status),
                 )
                 res.added.append(int(cur.lastrowid))
                 res.flags.append(True)
@@ -383,8 +397,11 @@ class CorrectionStore:
             return [_decode(r) for r in con.execute(sql, args).fetchall()]
 
     def latest(self) -> list[Clause]:
-        """The latest correction of every clause, as labeled clauses with ``source="correction"``."""
-        return [record_to_clause(r) for r in self.records(latest_only=True)]
+        """The latest correction of every clause, as labeled clauses with ``source="correction"``.
+
+        Clauses whose latest decision is ``junk`` (not a clause) are left out: they are no training data.
+        """
+        return [record_to_clause(r) for r in self.records(latest_only=True) if r.get("status") != JUNK]
 
     def latest_by_key(self) -> dict[str, dict]:
         return {r["clause_key"]: r for r in self.records(latest_only=True)}
@@ -461,7 +478,7 @@ def record_to_clause(r: Mapping) -> Clause:
 # --------------------------------------------------------------------------- export / import
 
 EXPORT_COLUMNS = ["id", "created_at", "doc_id", "clause_id", "context", "text", "themes", "measures",
-                  "predicted_themes", "predicted_measures", "model_version", "annotator", "note"]
+                  "predicted_themes", "predicted_measures", "model_version", "annotator", "note", "status"]
 FORMATS = (".jsonl", ".csv", ".xlsx")
 ROUNDING_TOLERANCE = 6e-4  # p_* columns carry 4 decimals; thresholds are float32
 

@@ -42,6 +42,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
+from policytag.data.records import ClauseRow, ReviewItem
 from policytag import paths
 from policytag.clause import Clause, write_jsonl
 from policytag.config import load_config
@@ -489,22 +490,22 @@ def review_queue(model: Any, clauses: Sequence[Clause | dict | str], n: int = 50
     tax = load_taxonomy()
     themes_set = set(tax.themes)
     version = str(getattr(model, "version", "") or "")
-    rows = []
-    for rank, i in enumerate(order, 1):
-        c = items[i]
-        on = [lab for lab, p, t in zip(label_ids, probs[i], th) if p >= t]
-        row = {
-            "rank": rank, "margin": round(float(margin[i]), 4),
-            "nearest_label": label_ids[nearest[i]], "nearest_p": round(float(probs[i, nearest[i]]), 4),
-            "threshold": round(float(th[nearest[i]]), 4),
-            "doc_id": c.doc_id, "clause_id": c.clause_id, "context": c.context, "text": c.text,
-            "themes": [x for x in on if x in themes_set], "measures": [x for x in on if x not in themes_set],
-        }
-        for lab, p in zip(label_ids, probs[i]):
-            row[f"p_{lab}"] = round(float(p), 4)
-        row["model_version"] = version
-        rows.append(row)
-    return rows
+    return [review_item(rank, items[i], probs[i], label_ids, th, int(nearest[i]), themes_set, version).to_dict()
+            for rank, i in enumerate(order, 1)]
+
+
+def review_item(rank: int, clause: Clause, probs: np.ndarray, label_ids: Sequence[str], thresholds: np.ndarray,
+                nearest: int, themes: set[str], version: str) -> ReviewItem:
+    """One queue entry as the typed record the app reads (:class:`policytag.data.records.ReviewItem`)."""
+    on = [lab for lab, p, t in zip(label_ids, probs, thresholds) if p >= t]
+    row = ClauseRow(doc_id=clause.doc_id, clause_id=clause.clause_id, text=clause.text, context=clause.context,
+                    provision_id=clause.provision_id, span=list(clause.span) if clause.span else None,
+                    agencies=list(clause.agencies), themes=[x for x in on if x in themes],
+                    measures=[x for x in on if x not in themes],
+                    scores={lab: round(float(p), 4) for lab, p in zip(label_ids, probs)}, model_version=version)
+    return ReviewItem(rank=rank, margin=round(float(abs(probs[nearest] - thresholds[nearest])), 4),
+                      nearest_label=label_ids[nearest], nearest_p=round(float(probs[nearest]), 4),
+                      threshold=round(float(thresholds[nearest]), 4), row=row)
 
 
 # --------------------------------------------------------------------------- background job
