@@ -209,14 +209,15 @@ def load_inputs(inputs: Sequence[str], *, gold: bool = False, model_dir: str | o
 
 
 def _tag_paths(model: Any, p: Path, progress: bool, on_skip: Callable[[str, str], None] | None) -> list[dict]:
-    from policytag.cli.segment import expand_inputs
     from policytag.errors import PolicytagError
     from policytag.serving.tagging import tag_document
+    from policytag.text.inputs import expand_inputs
 
-    files, missing = expand_inputs([str(p)])
-    for path, reason in missing:
-        if on_skip:
-            on_skip(path, reason)
+    found, skips = expand_inputs([str(p)], clauses=False)
+    files = [f.path for f in found]
+    for s in skips:
+        if on_skip and s.failed:
+            on_skip(s.path, s.reason)
     rows: list[dict] = []
     for f in files:
         try:
