@@ -15,7 +15,6 @@ import io
 import json
 import os
 import re
-import tempfile
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +25,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
 from policytag.data.records import ClauseRow
+from policytag.fileio import atomic_write_bytes
 from policytag.data.taxonomy import Taxonomy
 from policytag.serving.heatmap_plot import plot_heatmap
 from policytag.serving.i18n import family_name, label_name, names
@@ -56,7 +56,8 @@ _ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 def plain(v: Any) -> Any:
-    """A cell value that cannot run as a formula in Excel / LibreOffice / Sheets."""
+    """A cell value that cannot run as a formula in Excel / LibreOffice / Sheets (idempotent:
+    a value already neutralized keeps its single leading ')."""
     if isinstance(v, str):
         v = _ILLEGAL.sub("", v)
         if v.startswith(_FORMULA_START):
@@ -250,16 +251,7 @@ def _write_csv(path: Path, df: pd.DataFrame, index: bool = False) -> Path:
 
 
 def _atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, data)
 
 
 def export_choices(lang: str = "zh") -> list[tuple[str, str]]:
