@@ -140,9 +140,14 @@ class PredictOptions:
 
 @dataclass(frozen=True)
 class OnnxOptions:
+    write_at_training: bool
+    share_weights: bool
     opset: int
     quantize: bool
     method: str
+    smooth_factor: float
+    n_calibration: int
+    exclude: list[str]
     block_size: int
     per_channel: bool
     reduce_range: bool

@@ -1,4 +1,4 @@
-"""ONNX export and the ONNX Runtime classifier (serving/onnx_export.py), on the tiny model.
+"""ONNX export and the ONNX Runtime classifier (modeling/onnx_runtime.py), on the tiny model.
 
 The real default model's agreement and speed are measured by benchmarks/predict_speed.py.
 """
@@ -50,6 +50,32 @@ def test_export_writes_fp32_int8_and_info(exported):
     assert info["inputs"][:2] == ["input_ids", "attention_mask"]
     assert info["check"]["n_clauses"] > 0
     assert info["check"]["fp32"]["label_agreement"] >= 0.99
+    assert info["check"]["int8+recheck"]["label_agreement"] >= 0.99
+    # the fp32 graph reads its weights from model.safetensors: it holds (almost) no weights itself
+    weights = (exported / "model.safetensors").stat().st_size
+    assert info["shared_weights"]["graphs"]["fp32"]["shared_bytes"] > 0.9 * weights
+    assert (od / "model.onnx").stat().st_size < 0.2 * weights
+    assert info["quantization"]["method"] == "smooth-dynamic"
+
+
+def test_self_contained_export_still_loads(tiny_model_dir, tmp_path, seed_clauses):
+    """Exports of the earlier format (weights inside the .onnx files) load and agree."""
+    d = tmp_path / "m"
+    shutil.copytree(tiny_model_dir, d)
+    onnx_export.export_onnx(d, settings={"share_weights": False, "method": "dynamic"}, check=False)
+    assert json.loads((d / "onnx" / "onnx.json").read_text(encoding="utf-8"))["shared_weights"] is None
+    a = OnnxClassifier.from_pretrained(d, variant="fp32").predict_proba(seed_clauses[:20])
+    b = OnnxClassifier.from_pretrained(tiny_model_dir, variant="fp32").predict_proba(seed_clauses[:20])
+    np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_changed_weights_file_is_refused(exported, tmp_path):
+    """The graphs point at offsets in model.safetensors: a rewritten file invalidates them."""
+    d = tmp_path / "m"
+    shutil.copytree(exported, d)
+    (d / "model.safetensors").write_bytes((d / "model.safetensors").read_bytes() + b" ")
+    with pytest.raises(ModelNotFoundError, match="changed after the ONNX export"):
+        OnnxClassifier.from_pretrained(d)
 
 
 def test_onnx_classifier_has_the_pytorch_api(exported, seed_clauses):
@@ -79,7 +105,7 @@ def test_onnx_labels_agree_with_pytorch(exported, seed_clauses):
     ref = pt.predict_proba(seed_clauses, batch_size=16)
     ref_labels = ref >= pt.thresholds
     for variant, margin, min_agree, max_diff in (("fp32", 0.0, 0.99, 1e-4), ("int8", 0.0, 0.97, 0.02),
-                                                  ("int8", 0.01, 0.99, 0.02)):
+                                                  ("int8", 0.05, 0.99, 0.02)):
         clf = OnnxClassifier.from_pretrained(exported, variant=variant, recheck_margin=margin)
         got = clf.predict_proba(seed_clauses, batch_size=16)
         agree = np.mean(np.all((got >= pt.thresholds) == ref_labels, axis=1))
@@ -107,9 +133,11 @@ def test_predict_runtime_onnx_matches_torch_rows(exported, tmp_path):
     assert res.exit_code == 0, res.output  # the int8 default
 
 
-def test_runtime_onnx_without_export_says_what_to_run(tiny_model_dir):
+def test_runtime_onnx_without_export_says_what_to_run(tiny_model_dir, tmp_path):
+    d = tmp_path / "m"
+    shutil.copytree(tiny_model_dir, d, ignore=shutil.ignore_patterns("onnx"))
     with pytest.raises(ModelNotFoundError, match="policytag export-onnx"):
-        OnnxClassifier.from_pretrained(tiny_model_dir)
+        OnnxClassifier.from_pretrained(d)
 
 
 def test_stale_export_is_refused(exported, tmp_path):

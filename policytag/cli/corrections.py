@@ -318,7 +318,7 @@ def review_queue_cmd(
     from policytag.data.corrections import CorrectionStore
     from policytag.modeling.registry import ModelRegistry
     from policytag.training.retrain import review_queue
-    from policytag.modeling.classifier import PolicyClassifier
+    from policytag.serving.tagging import load_model
 
     from policytag.fileio import check_not_an_input, check_writable
 
@@ -329,7 +329,7 @@ def review_queue_cmd(
     model_dir = _model_dir_arg(model) or ModelRegistry().production()
     if model_dir is None:
         raise ModelNotFoundError("no --model given and no production model; run `policytag retrain` first")
-    clf = PolicyClassifier.from_pretrained(model_dir)
+    clf = load_model(model_dir)  # the fast runtime on a CPU (predict.runtime: auto)
     clauses = _load_inputs(files, skipped)
     rows = review_queue(clf, clauses, n, exclude=None if include_corrected else CorrectionStore(), progress=True)
     from rich.table import Table

@@ -25,7 +25,7 @@ def predict(
     level: Optional[str] = typer.Option(None, "--level", help="clause | provision (provision labels are the union of its clauses)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help="Clauses per forward pass (default: configs/predict.yaml)."),
     device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda (PyTorch runtime)."),
-    runtime: Optional[str] = typer.Option(None, "--runtime", help="torch | onnx (run `policytag export-onnx MODEL_DIR` first)."),
+    runtime: Optional[str] = typer.Option(None, "--runtime", help="auto (default: the model's fast int8 runtime on a CPU, PyTorch on a GPU) | torch | onnx."),
     onnx_variant: Optional[str] = typer.Option(None, "--onnx-variant", help="int8 | fp32 (with --runtime onnx)."),
     summary: Optional[bool] = typer.Option(None, "--summary/--no-summary", help="Write OUT.summary.csv."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars (the final report is still printed)."),

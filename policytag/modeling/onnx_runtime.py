@@ -1,25 +1,40 @@
-"""ONNX export and an ONNX Runtime classifier with the same API as ``PolicyClassifier``.
+"""The fast runtime: ONNX export with int8 quantization, and an ONNX Runtime classifier.
 
-``policytag export-onnx MODEL_DIR`` writes, inside the model directory::
+``policytag train`` writes it into every transformer model directory (``policytag
+export-onnx MODEL_DIR`` writes it for an older one)::
 
-    MODEL_DIR/onnx/model.onnx        encoder + head -> sigmoid probabilities (fp32)
-    MODEL_DIR/onnx/model.int8.onnx   the same, int8 dynamic quantization (weights int8,
-                                     activations quantized on the fly): the fast CPU path
+    MODEL_DIR/model.safetensors      the PyTorch weights (the only copy of the fp32 weights)
+    MODEL_DIR/onnx/model.onnx        encoder + head -> sigmoid probabilities, fp32: the graph
+                                     only; its weights are read from ../model.safetensors
+    MODEL_DIR/onnx/model.int8.onnx   the same with int8 dense layers (the int8 weights are in
+                                     this file, the other weights again read from ../model.safetensors)
     MODEL_DIR/onnx/onnx.json         what was exported, and how well it agrees with PyTorch
 
-Batch and sequence axes are dynamic, so the runtime pads each (length-sorted) batch only
-to its own longest clause, exactly as the PyTorch path does. The tokenizer and the input
-rules (prefixes, context pairs, max length) are those of the model directory, reused.
+Int8 (``onnx.method: smooth-dynamic``, the default): ``quantize_dynamic`` (int8 weights
+per output channel, activations quantized per tensor at run time, ONNX Runtime's fused
+VNNI kernels) after migrating the few outlier activation channels of the E5 encoder into
+the weights (an input channel whose largest activation on calibration clauses exceeds
+``smooth_factor`` x the median channel's is divided by that ratio, and the weight row
+multiplied by it: the same function in exact arithmetic, a per-tensor activation scale
+~10x finer). At run time a clause whose int8 probability for some label lies within
+``predict.onnx_recheck_margin`` (in log-odds) of that label's threshold is computed again
+with the fp32 graph, all such clauses together in length-sorted batches, so quantization
+noise cannot flip a label decided by a hair.
 
-:class:`OnnxClassifier` (``predict_proba`` / ``predict`` / ``label_ids`` / ``thresholds``)
-needs only onnxruntime, the tokenizer and numpy at run time, not torch.
+Batch and sequence axes are dynamic, so each (length-sorted) batch is padded only to its
+own longest clause, as on the PyTorch path. :class:`OnnxClassifier` (``predict_proba`` /
+``predict`` / ``label_ids`` / ``thresholds``) needs onnxruntime, the ``tokenizers`` library
+and numpy at run time: neither torch nor transformers is imported.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import os
 import platform
+import struct
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -34,8 +49,11 @@ ONNX_SUBDIR = "onnx"
 FP32_FILE = "model.onnx"
 INT8_FILE = "model.int8.onnx"
 ONNX_META_FILE = "onnx.json"
+WEIGHTS_FILE = "model.safetensors"   # in the model directory; also the external-data name in the graphs
 VARIANT_FILES = {"fp32": FP32_FILE, "int8": INT8_FILE}
 DEFAULT_OPSET = 17
+FORMAT = 2  # 2: weights shared with model.safetensors; 1 (or absent): self-contained files
+DEFAULT_RECHECK_MARGIN = 0.25  # log-odds
 
 
 class OnnxExportError(PolicytagError):
@@ -52,7 +70,9 @@ class ExportResult:
     agreement: dict[str, float] = field(default_factory=dict)  # variant -> share of clauses with identical labels
     max_abs_diff: dict[str, float] = field(default_factory=dict)
     n_check: int = 0
+    rechecked: int = 0
     seconds: float = 0.0
+    info: dict = field(default_factory=dict)
 
 
 def onnx_dir(model_dir: str | os.PathLike) -> Path:
@@ -95,9 +115,11 @@ def export_onnx(model_dir: str | os.PathLike, output_dir: str | os.PathLike | No
                 settings: dict | None = None, recheck_margin: float | None = None) -> ExportResult:
     """Export a transformer model directory to ONNX (fp32 and int8) and check it against PyTorch.
 
-    ``check`` runs both ONNX files and PyTorch on ``check_clauses`` (default: the shipped
-    gold clauses, else the shipped source documents segmented) and records the share of
-    clauses whose labels agree. The directory is written atomically.
+    The graphs read their fp32 weights from ``MODEL_DIR/model.safetensors`` (``onnx.share_weights``,
+    default on), so the export adds only the int8 weights to the directory. ``check`` runs
+    PyTorch, both ONNX graphs and int8 with the fp32 re-check on ``check_clauses`` (default:
+    the shipped gold clauses, else the shipped source documents segmented) and records the
+    share of clauses whose labels agree in ``onnx.json``. The directory is written atomically.
     """
     t0 = time.perf_counter()
     from policytag.modeling.classifier import PolicyClassifier, read_metadata, write_dir_atomic
@@ -111,6 +133,7 @@ def export_onnx(model_dir: str | os.PathLike, output_dir: str | os.PathLike | No
         )
     settings = _export_settings() if settings is None else dict(settings)
     opset = int(opset or settings.get("opset") or DEFAULT_OPSET)
+    share = bool(settings.get("share_weights", True)) and (model_dir / WEIGHTS_FILE).exists()
     model = PolicyClassifier.from_pretrained(model_dir)
     out_dir = Path(output_dir) if output_dir else onnx_dir(model_dir)
     result = ExportResult(directory=out_dir, files={})
@@ -119,16 +142,31 @@ def export_onnx(model_dir: str | os.PathLike, output_dir: str | os.PathLike | No
     input_names = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in sample]
     wrapped = _ProbabilityNet.build(_cpu_eager(model.net), input_names)
     args = tuple(sample[k].cpu() for k in input_names)
+    margin = recheck_default() if recheck_margin is None else float(recheck_margin)
 
     def fill(tmp: Path) -> None:
-        fp32 = tmp / FP32_FILE
-        _torch_export(wrapped, args, fp32, input_names, opset)
+        import onnx
+
+        full = tmp / "full.fp32.onnx"
+        _torch_export(wrapped, args, full, input_names, opset)
         files = {"fp32": FP32_FILE}
         qinfo = None
         if quantize:
-            qinfo = quantize_int8(fp32, tmp / INT8_FILE, settings)
+            qinfo = quantize_int8(full, tmp / INT8_FILE, settings, model_dir=model_dir, meta=meta)
             files["int8"] = INT8_FILE
+        sharing = {}
+        if share:
+            for variant, src, dst in (("fp32", full, tmp / FP32_FILE), ("int8", tmp / INT8_FILE, tmp / INT8_FILE)):
+                if variant not in files:
+                    continue
+                m = onnx.load(str(src))
+                sharing[variant] = share_weights(m, model_dir / WEIGHTS_FILE)
+                onnx.save(m, str(dst))
+            full.unlink()
+        else:
+            os.replace(full, tmp / FP32_FILE)
         info = {
+            "format": FORMAT,
             "source_model_version": model.version,
             "source_model_dir": str(model_dir.resolve()),
             "files": files,
@@ -136,43 +174,76 @@ def export_onnx(model_dir: str | os.PathLike, output_dir: str | os.PathLike | No
             "output": "probs",
             "opset": opset,
             "quantization": qinfo,
+            "shared_weights": ({"file": WEIGHTS_FILE, **weights_fingerprint(model_dir / WEIGHTS_FILE),
+                                "graphs": sharing} if share else None),
+            "recheck": {"margin": margin, "units": "log-odds", "what": "int8 clauses with a label this close "
+                        "to its threshold are computed again in fp32"},
             "exporter": "torch.onnx.export (TorchScript-based, dynamo=False)",
             "torch": _version("torch"),
             "onnxruntime": _version("onnxruntime"),
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
         }
         if check:
-            clauses = list(check_clauses) if check_clauses is not None else default_check_clauses(n_check or settings.get("n_check", 300))
+            clauses = list(check_clauses) if check_clauses is not None else default_check_clauses(
+                n_check or settings.get("n_check", 300))
             if clauses:
-                ref = model.predict_proba(clauses)
-                ref_lab = ref >= model.thresholds[None, :]
-                checks = {}
-                margin = _recheck_default() if recheck_margin is None else float(recheck_margin)
-                runs = [(v, f, 0.0) for v, f in files.items()]
-                if margin > 0 and "int8" in files:
-                    runs.append(("int8+recheck", files["int8"], margin))
-                for variant, fname, m in runs:
-                    clf = OnnxClassifier._from_files(model_dir, tmp / fname, meta, variant.split("+")[0],
-                                                     recheck_margin=m)
-                    got = clf.predict_proba(clauses)
-                    agree = float(np.mean(np.all((got >= model.thresholds[None, :]) == ref_lab, axis=1)))
-                    result.agreement[variant] = agree
-                    result.max_abs_diff[variant] = float(np.max(np.abs(got - ref)))
-                    checks[variant] = {"label_agreement": round(agree, 4),
-                                       "max_abs_prob_diff": round(result.max_abs_diff[variant], 5)}
-                    if m:
-                        checks[variant].update(recheck_margin=m, rechecked=clf.last_rechecked)
-                result.n_check = len(clauses)
-                info["check"] = {"n_clauses": len(clauses), **checks}
+                info["check"] = _check(model, model_dir, tmp, files, meta, clauses, margin, result)
         from policytag.modeling.classifier import sha256_file
 
         info["checksums"] = {name: sha256_file(tmp / name) for name in sorted(files.values())}
         (tmp / ONNX_META_FILE).write_text(json.dumps(info, ensure_ascii=False, indent=2), encoding="utf-8")
         result.files = {k: out_dir / v for k, v in files.items()}
+        result.info = info
 
     write_dir_atomic(out_dir, fill)
     result.seconds = time.perf_counter() - t0
+    result.info["seconds"] = round(result.seconds, 1)
     return result
+
+
+def _check(model, model_dir: Path, tmp: Path, files: dict, meta: dict, clauses, margin: float,
+           result: ExportResult) -> dict:
+    """Labels of PyTorch vs each ONNX variant (and int8 + fp32 re-check) on ``clauses``."""
+    ref = model.predict_proba(clauses)
+    thr = model.thresholds[None, :]
+    ref_lab = ref >= thr
+    checks: dict[str, Any] = {"n_clauses": len(clauses)}
+    got = {}
+    for variant, fname in files.items():
+        clf = OnnxClassifier._from_files(model_dir, tmp / fname, meta, variant, recheck_margin=0.0)
+        got[variant] = clf.predict_proba(clauses)
+    if margin > 0 and "int8" in got:
+        near = near_threshold(got["int8"], model.thresholds, margin)
+        mixed = got["int8"].copy()
+        mixed[near] = got["fp32"][near]
+        got["int8+recheck"] = mixed
+        result.rechecked = int(near.sum())
+    for variant, p in got.items():
+        agree = float(np.mean(np.all((p >= thr) == ref_lab, axis=1)))
+        result.agreement[variant] = agree
+        result.max_abs_diff[variant] = float(np.max(np.abs(p - ref)))
+        checks[variant] = {"label_agreement": round(agree, 4),
+                           "max_abs_prob_diff": round(result.max_abs_diff[variant], 5)}
+        if variant == "int8+recheck":
+            checks[variant].update(recheck_margin=margin, rechecked=result.rechecked)
+    result.n_check = len(clauses)
+    return checks
+
+
+def near_threshold(probs: np.ndarray, thresholds: np.ndarray, margin: float) -> np.ndarray:
+    """Rows with some label's log-odds within ``margin`` of its threshold's log-odds.
+
+    Log-odds, not probabilities: int8 noise is roughly additive before the sigmoid, so a
+    probability of 0.001 against a threshold of 0.05 is far (-6.9 vs -2.9) although only
+    0.05 apart."""
+    if margin <= 0 or len(probs) == 0:
+        return np.zeros(len(probs), dtype=bool)
+    return np.any(np.abs(_logit(probs) - _logit(np.asarray(thresholds)[None, :])) < margin, axis=1)
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=np.float64), 1e-7, 1 - 1e-7)
+    return np.log(p) - np.log1p(-p)
 
 
 def _cpu_eager(net):
@@ -203,11 +274,90 @@ def _torch_export(module, args, path: Path, input_names: Sequence[str], opset: i
             raise OnnxExportError(f"ONNX export failed ({type(e).__name__}: {e})") from e
 
 
-QUANT_METHODS = ("blockwise", "dynamic")
+# --------------------------------------------------------------------------- shared weights
+
+
+def _safetensors_header(path: Path) -> tuple[dict, int, bytes]:
+    with open(path, "rb") as fh:
+        (n,) = struct.unpack("<Q", fh.read(8))
+        raw = fh.read(n)
+    return json.loads(raw), 8 + n, raw
+
+
+def weights_fingerprint(path: Path) -> dict:
+    """Size and header hash of a safetensors file: the offsets the graphs point at."""
+    _, _, raw = _safetensors_header(path)
+    return {"size": path.stat().st_size, "header_sha256": hashlib.sha256(raw).hexdigest()}
+
+
+def share_weights(model, weights_path: Path, min_bytes: int = 4096) -> dict:
+    """Point the graph's float initializers at the identical tensors of ``weights_path`` (in place).
+
+    An initializer equal to a stored tensor becomes external data (``location`` =
+    ``model.safetensors``, offset and length into that file); one equal to a stored matrix
+    transposed (the exporter folds ``Linear`` weights into ``MatMul`` form) reads the stored
+    matrix and gets a ``Transpose`` node, which ONNX Runtime folds once at load. Returns
+    byte counts."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    header, start, _ = _safetensors_header(weights_path)
+    mm = np.memmap(weights_path, dtype=np.uint8, mode="r")
+    index: dict[tuple, tuple[int, int, bool, tuple]] = {}
+    for name, spec in header.items():
+        if name == "__metadata__" or spec.get("dtype") != "F32":
+            continue
+        a, b = spec["data_offsets"]
+        shape = tuple(spec["shape"])
+        arr = np.frombuffer(mm[start + a:start + b], dtype="<f4").reshape(shape)
+        index[(shape, hashlib.sha1(arr.tobytes()).digest())] = (start + a, b - a, False, shape)
+        if len(shape) == 2:
+            t = np.ascontiguousarray(arr.T)
+            index.setdefault((t.shape, hashlib.sha1(t.tobytes()).digest()), (start + a, b - a, True, shape))
+    shared = embedded = 0
+    transposes = []
+    for init in model.graph.initializer:
+        if init.data_type != TensorProto.FLOAT or init.data_location == TensorProto.EXTERNAL:
+            embedded += len(init.raw_data)
+            continue
+        arr = numpy_helper.to_array(init)
+        if arr.nbytes < min_bytes:
+            embedded += arr.nbytes
+            continue
+        hit = index.get((tuple(arr.shape), hashlib.sha1(np.ascontiguousarray(arr).tobytes()).digest()))
+        if hit is None:
+            embedded += arr.nbytes
+            continue
+        offset, length, transposed, stored_shape = hit
+        target = init
+        if transposed:
+            src_name = init.name + "__stored"
+            transposes.append(helper.make_node("Transpose", [src_name], [init.name], perm=[1, 0],
+                                               name=init.name + "__transpose"))
+            init.name = src_name
+            del init.dims[:]
+            init.dims.extend(stored_shape)
+        target.ClearField("raw_data")
+        target.ClearField("float_data")
+        target.data_location = TensorProto.EXTERNAL
+        del target.external_data[:]
+        for k, v in (("location", WEIGHTS_FILE), ("offset", str(offset)), ("length", str(length))):
+            e = target.external_data.add()
+            e.key, e.value = k, v
+        shared += length
+    for node in reversed(transposes):
+        model.graph.node.insert(0, node)
+    del mm
+    return {"shared_bytes": int(shared), "embedded_float_bytes": int(embedded), "transposed": len(transposes)}
+
+
+# --------------------------------------------------------------------------- int8
+
+
+QUANT_METHODS = ("smooth-dynamic", "dynamic", "blockwise")
 
 
 def _quant_args(settings: dict) -> dict:
-    method = str(settings.get("method", "blockwise"))
+    method = str(settings.get("method", "smooth-dynamic"))
     if method not in QUANT_METHODS:
         raise PolicytagError(f"onnx.method must be one of {', '.join(QUANT_METHODS)}, got {method!r}")
     if method == "blockwise":
@@ -215,36 +365,157 @@ def _quant_args(settings: dict) -> dict:
                 "block_size": int(settings.get("block_size", 32)), "accuracy_level": 4,
                 "description": "int8 weights in blocks along the input dimension; activations quantized "
                                "to int8 per block at run time (accuracy_level 4: int8 compute)"}
-    return {"method": "dynamic", "op": "MatMulInteger", "weights": "QInt8",
-            "per_channel": bool(settings.get("per_channel", True)),
-            "reduce_range": bool(settings.get("reduce_range", False)),
-            "op_types": list(settings.get("op_types", ["MatMul"])),
-            "description": "onnxruntime.quantization.quantize_dynamic: int8 weights, activations "
-                           "quantized per tensor at run time"}
+    qa = {"method": method, "op": "MatMulInteger (fused: DynamicQuantizeMatMul)", "weights": "QInt8",
+          "per_channel": bool(settings.get("per_channel", True)),
+          "reduce_range": bool(settings.get("reduce_range", False)),
+          "op_types": list(settings.get("op_types", ["MatMul"])),
+          "exclude": list(settings.get("exclude") or []),
+          "description": "onnxruntime.quantization.quantize_dynamic: int8 weights per output channel, "
+                         "activations quantized per tensor at run time"}
+    if method == "smooth-dynamic":
+        qa["smooth_factor"] = float(settings.get("smooth_factor", 4.0))
+        qa["n_calibration"] = int(settings.get("n_calibration", 200))
+        qa["description"] += ("; before that, activation channels whose calibration maximum exceeds "
+                              f"{qa['smooth_factor']:g}x the median channel's are scaled down by that ratio "
+                              "and the weight rows up (outlier migration)")
+    return qa
 
 
-def quantize_int8(fp32_path: str | os.PathLike, int8_path: str | os.PathLike, settings: dict | None = None) -> dict:
-    """Int8 dynamic quantization of the dense layers; returns what was done (for ``onnx.json``).
+def quantize_int8(fp32_path: str | os.PathLike, int8_path: str | os.PathLike, settings: dict | None = None, *,
+                  model_dir: str | os.PathLike | None = None, meta: dict | None = None) -> dict:
+    """Int8 quantization of the dense layers; returns what was done (for ``onnx.json``).
 
-    ``method: blockwise`` (default) uses ONNX Runtime's ``MatMulNBits`` with 8-bit weights in
-    blocks of 32 and int8 compute: activations are quantized per block of 32 values at run
-    time, which copes with the few very large activations of E5/XLM-R encoders (the GELU
-    outputs reach 150x their standard deviation). ``method: dynamic`` is the classic
-    ``quantize_dynamic`` (one activation scale per tensor); on the bundled E5 it moved many
-    more labels, see the README.
-    """
+    ``smooth-dynamic`` (default) needs ``model_dir`` (tokenizer, input rules) for the
+    calibration clauses; see the module docstring. ``dynamic`` is plain ``quantize_dynamic``;
+    ``blockwise`` is ONNX Runtime's ``MatMulNBits`` with 8-bit weights in blocks of 32
+    (robust, but on AVX-512 VNNI no faster than fp32 at these shapes)."""
     qa = _quant_args(settings or {})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if qa["method"] == "blockwise":
             _quantize_blockwise(fp32_path, int8_path, qa)
-        else:
-            from onnxruntime.quantization import QuantType, quantize_dynamic
+            return qa
+        import logging
 
-            quantize_dynamic(str(fp32_path), str(int8_path), weight_type=QuantType.QInt8,
-                             per_channel=qa["per_channel"], reduce_range=qa["reduce_range"],
-                             op_types_to_quantize=qa["op_types"])
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        src: Any = str(fp32_path)
+        if qa["method"] == "smooth-dynamic":
+            if model_dir is None:
+                raise PolicytagError("onnx.method smooth-dynamic needs the model directory (calibration inputs)")
+            import onnx
+
+            m = onnx.load(str(fp32_path))
+            qa["smoothed"] = smooth_outliers(m, Path(model_dir), meta, qa["smooth_factor"], qa["n_calibration"])
+            src = m
+        log = logging.getLogger()
+        level = log.level
+        log.setLevel(logging.ERROR)  # "please consider pre-processing" is not for us
+        try:
+            quantize_dynamic(src, str(int8_path), weight_type=QuantType.QInt8, per_channel=qa["per_channel"],
+                             reduce_range=qa["reduce_range"], op_types_to_quantize=qa["op_types"],
+                             nodes_to_exclude=qa["exclude"] or None, extra_options={"MatMulConstBOnly": True})
+        finally:
+            log.setLevel(level)
     return qa
+
+
+def calibration_clauses(n: int = 200) -> list:
+    """Clauses for activation statistics: the shipped corpus documents segmented (not the gold
+    clauses the export is checked on), evenly spread; the gold clauses when there is no corpus."""
+    return list(_calibration_clauses(int(n)))
+
+
+@functools.lru_cache(maxsize=4)
+def _calibration_clauses(n: int) -> tuple:
+    from policytag import paths
+
+    out: list = []
+    corpus = paths.SOURCES_DIR / "corpus"
+    try:
+        from policytag.text.ingestion import load_source
+        from policytag.text.segmentation import segment
+
+        if corpus.is_dir():
+            for d in sorted(p for p in corpus.iterdir() if p.is_dir()):
+                try:
+                    out.extend(segment(load_source(d)))
+                except PolicytagError:
+                    continue
+    except ImportError:  # pragma: no cover
+        out = []
+    if not out:
+        out = default_check_clauses(n)
+    if len(out) > n:
+        step = len(out) / n
+        out = [out[int(i * step)] for i in range(n)]
+    return tuple(out)
+
+
+def smooth_outliers(model, model_dir: Path, meta: dict | None, factor: float, n_calibration: int) -> dict:
+    """Migrate outlier activation channels into the weights of the MatMuls that read them (in place).
+
+    For each activation feeding MatMuls with constant weights ``W [K, N]``: per input channel
+    the largest ``|x|`` on the calibration clauses (padding excluded); channels above
+    ``factor`` x the median get ``s = max / (factor x median)``; the activation is multiplied
+    by ``1/s`` (one ``Mul`` node) and row ``k`` of each ``W`` by ``s``: the same function."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    from policytag.modeling.classifier import as_pairs, read_metadata
+    from policytag.modeling.fast_runtime import FastTokenizer
+
+    meta = read_metadata(model_dir) if meta is None else meta
+    inits = {t.name: t for t in model.graph.initializer}
+    groups: dict[str, list] = {}
+    for node in model.graph.node:
+        if node.op_type == "MatMul" and node.input[1] in inits and len(inits[node.input[1]].dims) == 2:
+            groups.setdefault(node.input[0], []).append(node)
+    if not groups:
+        return {"groups": 0, "channels": 0}
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    names = list(groups)
+    for nm in names:
+        probe.graph.output.append(helper.make_tensor_value_info(nm, TensorProto.FLOAT, None))
+    sess = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
+    del probe
+    tok = FastTokenizer.from_dir(model_dir)
+    inp_cfg = dict(meta.get("input") or {})
+    feeds_names = [i.name for i in sess.get_inputs()]
+    pairs = as_pairs(calibration_clauses(n_calibration))
+    pairs.sort(key=lambda p: len(p[0]) + len(p[1]))
+    amax = {nm: None for nm in names}
+    for i in range(0, len(pairs), 16):
+        feed = tok.encode(pairs[i:i + 16], inp_cfg, feeds_names)
+        valid = feed["attention_mask"].reshape(-1).astype(bool)
+        for nm, out in zip(names, sess.run(names, feed)):
+            v = np.abs(out.reshape(-1, out.shape[-1])[valid]).max(axis=0)
+            amax[nm] = v if amax[nm] is None else np.maximum(amax[nm], v)
+    del sess
+    n_channels = 0
+    muls = []
+    for nm, group in groups.items():
+        a = np.maximum(amax[nm], 1e-6)
+        s = np.maximum(1.0, a / (factor * np.median(a))).astype(np.float32)
+        if not np.any(s > 1.0):
+            continue
+        n_channels += int(np.sum(s > 1.0))
+        inv = numpy_helper.from_array((1.0 / s).astype(np.float32), nm.strip("/").replace("/", "_") + "__smooth")
+        model.graph.initializer.append(inv)
+        out = nm + "__smoothed"
+        for node in group:
+            node.input[0] = out
+            w = numpy_helper.to_array(inits[node.input[1]])
+            inits[node.input[1]].CopyFrom(numpy_helper.from_array((w * s[:, None]).astype(np.float32),
+                                                                  node.input[1]))
+        muls.append((group[0], helper.make_node("Mul", [nm, inv.name], [out], name=nm + "__smooth_mul")))
+    nodes = list(model.graph.node)
+    first = {id(g): nodes.index(g) for g, _ in muls}
+    for g, mul in sorted(muls, key=lambda gm: -first[id(gm[0])]):
+        model.graph.node.insert(first[id(g)], mul)
+    return {"groups": len(muls), "channels": n_channels, "factor": factor, "calibration_clauses": len(pairs)}
 
 
 def _quantize_blockwise(fp32_path, int8_path, qa: dict) -> None:
@@ -257,7 +528,7 @@ def _quantize_blockwise(fp32_path, int8_path, qa: dict) -> None:
     except ImportError as e:  # onnx-ir missing
         raise OnnxExportError(
             f"blockwise int8 quantization needs the onnx-ir package ({e}); `pip install onnx-ir`, "
-            "or export with --set onnx.method=dynamic"
+            "or export with --set onnx.method=smooth-dynamic"
         ) from None
     model = onnx.load(str(fp32_path))
     cfg = nbits.DefaultWeightOnlyQuantConfig(block_size=qa["block_size"], is_symmetric=True,
@@ -295,7 +566,7 @@ def default_check_clauses(n: int = 300) -> list:
                 clauses.extend(segment(load_document(p)))
         except (ImportError, PolicytagError):
             clauses = []
-    if len(clauses) > n:  # an even spread over all documents
+    if n and len(clauses) > n:  # an even spread over all documents
         step = len(clauses) / n
         clauses = [clauses[int(i * step)] for i in range(n)]
     return clauses
@@ -317,35 +588,59 @@ def _base():
     return PolicyClassifier
 
 
-def _session(onnx_path: Path, threads: int | None = None):
+def _session(onnx_path: Path, threads: int | None = None, weights: Path | None = None):
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if threads:
         opts.intra_op_num_threads = int(threads)
+    if weights is not None:  # the graphs' external data "model.safetensors" is the model dir's file
+        keep = np.memmap(weights, dtype=np.uint8, mode="r")
+        opts.add_external_initializers_from_files_in_memory([WEIGHTS_FILE], [keep], [len(keep)])
     try:
-        return ort.InferenceSession(str(onnx_path), sess_options=opts, providers=["CPUExecutionProvider"])
+        sess = ort.InferenceSession(str(onnx_path), sess_options=opts, providers=["CPUExecutionProvider"])
     except Exception as e:  # noqa: BLE001
-        raise ModelNotFoundError(f"{onnx_path} cannot be loaded by ONNX Runtime ({e}); run `policytag export-onnx` again") from None
+        raise ModelNotFoundError(f"{onnx_path} cannot be loaded by ONNX Runtime ({e}); "
+                                 "run `policytag export-onnx` again") from None
+    return sess
+
+
+def stale_reason(model_dir: Path, info: dict, meta: dict) -> str | None:
+    """Why the export in ``model_dir/onnx`` does not belong to the model there (None: it does)."""
+    src = info.get("source_model_version")
+    if src is not None and str(src) != str(meta.get("version", "unversioned")):
+        return (f"its ONNX export was made from model version {src}, but the directory now holds "
+                f"{meta.get('version')}")
+    shared = info.get("shared_weights")
+    if shared:
+        w = Path(model_dir) / shared.get("file", WEIGHTS_FILE)
+        if not w.exists():
+            return f"{w.name} is missing"
+        fp = weights_fingerprint(w)
+        if fp["size"] != shared.get("size") or fp["header_sha256"] != shared.get("header_sha256"):
+            return f"{w.name} changed after the ONNX export"
+    return None
 
 
 class OnnxClassifier(_base()):
-    """A ``PolicyClassifier`` whose network runs in ONNX Runtime (CPU).
+    """A ``PolicyClassifier`` whose network runs in ONNX Runtime (CPU), without torch.
 
     Same inputs, thresholds, label order and ``predict`` as the PyTorch model it was
     exported from; ``version`` is that model's version.
 
-    With ``recheck_margin > 0`` (int8 only), a clause whose int8 probability for some label
-    lies within the margin of that label's threshold is computed again with the fp32
-    export, so that quantization noise cannot flip a label decided by a hair; the count is
-    in ``last_rechecked``.
+    With ``recheck_margin > 0`` (int8 only), every clause of a ``predict_proba`` call whose
+    int8 probability for some label lies within the margin (log-odds) of that label's
+    threshold is computed again with the fp32 graph (all of them together, length-sorted);
+    the count is in ``last_rechecked``.
     """
 
     backend = "onnx"
+    chunk_size = 512  # the tagging service hands this many clauses per call (re-checks batch across them)
 
     def __init__(self, session, tokenizer, label_ids, thresholds=None, metadata=None, variant: str = "int8",
-                 recheck_margin: float = 0.0, fp32_path: Path | None = None, threads: int | None = None):
+                 recheck_margin: float = 0.0, fp32_path: Path | None = None, threads: int | None = None,
+                 weights: Path | None = None):
         super().__init__(label_ids, thresholds, metadata)
         self.session = session
         self.tokenizer = tokenizer
@@ -355,9 +650,10 @@ class OnnxClassifier(_base()):
         self._fp32_path = fp32_path
         self._fp32_session = None
         self._threads = threads
+        self._weights = weights
         self.last_rechecked = 0
         self.metadata["runtime"] = f"onnxruntime-{variant}" + (
-            f"+fp32-recheck({self.recheck_margin:g})" if self.recheck_margin else "")
+            f"+fp32-recheck({self.recheck_margin:g} log-odds)" if self.recheck_margin else "")
         inp = self.metadata.setdefault("input", {})
         inp.setdefault("use_context", True)
         inp.setdefault("max_length", 256)
@@ -389,17 +685,14 @@ class OnnxClassifier(_base()):
             raise ModelNotFoundError(
                 f"no ONNX export in {model_dir} ({path.name} missing); run `policytag export-onnx {model_dir}` first"
             )
-        info = onnx_dir(model_dir) / ONNX_META_FILE
-        if info.exists():
-            verify_checksums(onnx_dir(model_dir), json.loads(info.read_text(encoding="utf-8")))
-            src = json.loads(info.read_text(encoding="utf-8")).get("source_model_version")
-            if src is not None and str(src) != str(meta.get("version", "unversioned")):
-                raise ModelNotFoundError(
-                    f"the ONNX export in {model_dir} was made from model version {src}, but the directory now "
-                    f"holds {meta.get('version')}; run `policytag export-onnx {model_dir}` again"
-                )
+        info = onnx_info(model_dir)
+        if info:
+            verify_checksums(onnx_dir(model_dir), info)
+            problem = stale_reason(model_dir, info, meta)
+            if problem:
+                raise ModelNotFoundError(f"{model_dir}: {problem}; run `policytag export-onnx {model_dir}` again")
         if recheck_margin is None:
-            recheck_margin = _recheck_default()
+            recheck_margin = recheck_default()
         obj = cls._from_files(model_dir, path, meta, variant, threads=threads, recheck_margin=recheck_margin)
         obj.model_dir = model_dir.resolve()
         return obj
@@ -407,19 +700,19 @@ class OnnxClassifier(_base()):
     @classmethod
     def _from_files(cls, model_dir: Path, onnx_path: Path, meta: dict, variant: str,
                     threads: int | None = None, recheck_margin: float = 0.0) -> "OnnxClassifier":
-        from transformers import AutoTokenizer
-
         from policytag.modeling.classifier import thresholds_from_meta
+        from policytag.modeling.fast_runtime import FastTokenizer
 
-        session = _session(onnx_path, threads)
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        except (OSError, ValueError) as e:
-            raise ModelNotFoundError(f"{model_dir}: cannot read the tokenizer ({e})") from None
+        onnx_path = Path(onnx_path)
+        weights = Path(model_dir) / WEIGHTS_FILE
+        weights = weights if weights.exists() else None  # the graphs may read their weights from it
+        session = _session(onnx_path, threads, weights)
+        tokenizer = FastTokenizer.from_dir(model_dir)
         label_ids = meta["label_ids"]
-        fp32 = Path(onnx_path).with_name(FP32_FILE)
+        fp32 = onnx_path.with_name(FP32_FILE)
         return cls(session, tokenizer, label_ids, thresholds_from_meta(meta, label_ids), meta, variant=variant,
-                   recheck_margin=recheck_margin if fp32.exists() else 0.0, fp32_path=fp32, threads=threads)
+                   recheck_margin=recheck_margin if fp32.exists() else 0.0, fp32_path=fp32, threads=threads,
+                   weights=weights)
 
     def predict_proba(self, clauses, batch_size: int | None = None, progress: bool = False) -> np.ndarray:
         from policytag.modeling.classifier import as_pairs, context_fields
@@ -430,23 +723,25 @@ class OnnxClassifier(_base()):
         if n == 0:
             return np.zeros((0, len(self.label_ids)), dtype=np.float32)
         bs = int(batch_size or (self.metadata.get("config", {}) or {}).get("predict", {}).get("batch_size", 32))
-        out = self._run(self.session, pairs, range(n), bs, progress)
+        out = self._run(self.session, pairs, bs, progress)
         if self.recheck_margin > 0:
-            near = np.flatnonzero(np.any(np.abs(out - self.thresholds[None, :]) < self.recheck_margin, axis=1))
+            near = np.flatnonzero(near_threshold(out, self.thresholds, self.recheck_margin))
             if len(near):
-                if self._fp32_session is None:
-                    self._fp32_session = _session(self._fp32_path, self._threads)
-                out[near] = self._run(self._fp32_session, pairs, near, bs, False)[near]
+                out[near] = self._run(self.fp32_session(), [pairs[i] for i in near], bs, False)
                 self.last_rechecked = int(len(near))
         from policytag.modeling.classifier import check_finite
 
         return check_finite(out, self)
 
-    def _run(self, session, pairs, rows, bs: int, progress: bool) -> np.ndarray:
-        """Probabilities for ``pairs[rows]`` in length-sorted batches (other rows stay zero)."""
-        from policytag.modeling.classifier import encode_pairs
+    def fp32_session(self):
+        """The fp32 graph's session (opened at the first re-check)."""
+        if self._fp32_session is None:
+            self._fp32_session = _session(self._fp32_path, self._threads, self._weights)
+        return self._fp32_session
 
-        order = sorted(rows, key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
+    def _run(self, session, pairs, bs: int, progress: bool) -> np.ndarray:
+        """Probabilities for ``pairs`` in length-sorted batches, in the input order."""
+        order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
         batches = [order[i:i + bs] for i in range(0, len(order), bs)]
         if progress:
             from tqdm.auto import tqdm
@@ -455,8 +750,7 @@ class OnnxClassifier(_base()):
         out = np.zeros((len(pairs), len(self.label_ids)), dtype=np.float32)
         names = [i.name for i in session.get_inputs()]
         for idx in batches:
-            enc = encode_pairs(self.tokenizer, [pairs[i] for i in idx], self.input_config, return_tensors="np")
-            feed = {k: np.asarray(enc[k], dtype=np.int64) for k in names}
+            feed = self.tokenizer.encode([pairs[i] for i in idx], self.input_config, names)
             out[idx] = session.run(["probs"], feed)[0]
         return out
 
@@ -468,18 +762,33 @@ class OnnxClassifier(_base()):
         raise PolicytagError("an ONNX classifier is saved by `policytag export-onnx` from its PyTorch model directory")
 
 
-def _recheck_default() -> float:
+def recheck_default() -> float:
+    """``predict.onnx_recheck_margin`` of ``configs/predict.yaml`` (log-odds)."""
     try:
         from policytag.config import load_config
 
-        return float((load_config("predict").get("predict") or {}).get("onnx_recheck_margin") or 0.0)
+        v = (load_config("predict").get("predict") or {}).get("onnx_recheck_margin")
     except PolicytagError:
-        return 0.0
+        v = None
+    return DEFAULT_RECHECK_MARGIN if v is None else float(v)
+
+
+_recheck_default = recheck_default  # the old name
 
 
 def onnx_info(model_dir: str | os.PathLike) -> dict | None:
     p = onnx_dir(model_dir) / ONNX_META_FILE
-    return json.loads(p.read_text(encoding="utf-8")) if p.exists() else None
+    if not p.exists():
+        return None
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        return None
+
+
+def onnx_size_mb(model_dir: str | os.PathLike) -> float:
+    d = onnx_dir(model_dir)
+    return sum(p.stat().st_size for p in d.glob("*") if p.is_file()) / 1e6 if d.is_dir() else 0.0
 
 
 def machine() -> str:

@@ -292,6 +292,9 @@ class ModelRegistry:
                 raise ModelNotFoundError(f"version {vid} has no model directory at {self.versions_dir / vid}")
             self._set_production(data, vid)
             self._save(data)
+        from policytag.modeling.fast_runtime import ensure_fast_runtime
+
+        ensure_fast_runtime(self.versions_dir / vid)  # an older version without onnx/ gets it now
         return vid
 
     def rollback(self) -> str:

@@ -39,7 +39,7 @@ class PredictOptions:
     level: str = "clause"  # clause | provision
     batch_size: int | None = None
     device: str = "auto"
-    runtime: str = "torch"  # torch | onnx
+    runtime: str = "auto"  # auto | torch | onnx
     onnx_variant: str = "int8"
     onnx_threads: int | None = None
     summary: bool = True

@@ -98,7 +98,7 @@ class TaggerWorker:
     input that could not be read (``skip_path`` / ``skip_reason``), in item order.
     """
 
-    def __init__(self, model_dir: str, runtime: str = "torch", device: str = "cpu", onnx_variant: str = "int8",
+    def __init__(self, model_dir: str, runtime: str = "auto", device: str = "cpu", onnx_variant: str = "int8",
                  onnx_threads: int | None = None, batch_size: int | None = None, threads: int | None = None,
                  model_blob: list | None = None, limits: dict | None = None):
         self._tmp = None
@@ -139,7 +139,7 @@ class TaggerWorker:
         finally:
             # a torch model is in memory now: an actor killed later leaves nothing behind
             # (ONNX may still open the fp32 file later, to re-check near-threshold clauses)
-            if self._tmp and runtime == "torch":
+            if self._tmp and getattr(self.model, "backend", "") != "onnx":
                 shutil.rmtree(self._tmp, ignore_errors=True)
                 self._tmp = None
         self.batch_size = batch_size
@@ -386,7 +386,7 @@ def plan_workers(cluster: _Cluster, settings: dict, device: str, runtime: str) -
     gpus_each = float(settings.get("gpus_per_worker") or 1)
     if device not in ("auto", "cpu", "cuda"):
         raise PolicytagError(f"--device must be auto, cpu or cuda with --engine ray, got {device!r}")
-    use_gpu = runtime == "torch" and (device == "cuda" or (device == "auto" and cluster.gpus > 0))
+    use_gpu = runtime in ("torch", "auto") and (device == "cuda" or (device == "auto" and cluster.gpus > 0))
     if use_gpu and cluster.gpus <= 0:
         raise RayEngineError("--device cuda asked for but the Ray cluster has no GPUs; use --device cpu or auto, "
                              "or start the nodes with their GPUs (`ray start ... --num-gpus N`)")
@@ -404,7 +404,7 @@ def _model_blob(model_dir: Path, runtime: str) -> dict[str, bytes]:
     files = {}
     for p in sorted(model_dir.rglob("*")):
         rel = p.relative_to(model_dir)
-        if p.is_file() and (runtime == "onnx" or rel.parts[0] != "onnx"):
+        if p.is_file() and (runtime != "torch" or rel.parts[0] != "onnx"):
             files[str(rel)] = p.read_bytes()
     return files
 
@@ -483,7 +483,7 @@ def run_predict_ray(opts: batch.PredictOptions, *, address: str | None = None, n
 
     model_dir = tagging.resolve_model_dir(opts.model).resolve()
     meta = read_metadata(model_dir)  # a clear error here rather than in every actor
-    if opts.runtime != "torch":  # the ONNX files and their version checks, before any cluster work
+    if opts.runtime == "onnx":  # the ONNX files and their version checks, before any cluster work
         tagging.load_model(model_dir, runtime=opts.runtime, onnx_variant=opts.onnx_variant, onnx_threads=1)
     result = RayBatchResult(model_dir=str(model_dir), model_version=str(meta.get("version", "")),
                             shard_format=fmt)

@@ -82,22 +82,28 @@ def resolve_model_dir(model_dir: str | os.PathLike | None) -> Path:
     return Path(prod)
 
 
-def load_model(model_dir: str | os.PathLike | None = None, runtime: str = "torch",
+def load_model(model_dir: str | os.PathLike | None = None, runtime: str = "auto",
                device: str = "auto", onnx_variant: str = "int8", onnx_threads: int | None = None) -> Any:
-    """Load a classifier for tagging.
+    """Load a classifier for tagging (the CLI, the app, review-queue and the Ray engine all call this).
 
-    ``runtime="torch"`` gives the :class:`PolicyClassifier` (transformer or baseline backend);
-    ``runtime="onnx"`` gives an :class:`~policytag.serving.onnx_export.OnnxClassifier` over the
-    files written by ``policytag export-onnx`` (``onnx_variant`` ``int8`` or ``fp32``).
-    Both have the same ``predict_proba`` / ``predict`` / ``label_ids`` / ``thresholds`` API.
+    ``runtime="auto"`` (default): the model directory's fast runtime (``onnx/``: int8 with an
+    fp32 re-check near thresholds, no torch) on a CPU, PyTorch on a GPU, and PyTorch with a
+    one-line notice when the directory has no up-to-date fast runtime
+    (:func:`policytag.modeling.fast_runtime.choose_runtime`). ``runtime="torch"`` gives the
+    :class:`PolicyClassifier` (transformer or baseline backend); ``runtime="onnx"`` the
+    :class:`~policytag.modeling.onnx_runtime.OnnxClassifier` (``onnx_variant`` ``int8`` or
+    ``fp32``), an error when it is missing. All have the same ``predict_proba`` / ``predict`` /
+    ``label_ids`` / ``thresholds`` API.
     """
+    from policytag.modeling.fast_runtime import choose_runtime, notice
+
     path = resolve_model_dir(model_dir)
+    runtime, msg = choose_runtime(path, runtime, device)
+    notice(msg)
     if runtime == "onnx":
         from policytag.modeling.onnx_runtime import OnnxClassifier
 
         return OnnxClassifier.from_pretrained(path, variant=onnx_variant, threads=onnx_threads)
-    if runtime != "torch":
-        raise PolicytagError(f"--runtime must be 'torch' or 'onnx', got {runtime!r}")
     from policytag.modeling.classifier import PolicyClassifier
 
     model = PolicyClassifier.from_pretrained(path)
@@ -185,12 +191,14 @@ def predict_proba_sorted(model: Any, clauses: Sequence[Clause], batch_size: int 
     lengths = np.array([key(c) for c in clauses])
     order = np.argsort(-lengths, kind="stable")  # longest first: memory peaks early, fails fast
     out = np.zeros((n, n_labels), dtype=np.float32)
+    # a model that batches (and re-checks) internally takes bigger chunks per call
+    step = max(bs, int(getattr(model, "chunk_size", 0) or 0))
 
     bar = _ClauseBar(total_label, n, int(lengths.sum())) if progress is True else None
     callback = progress if callable(progress) else None
     try:
-        for start in range(0, n, bs):
-            idx = order[start:start + bs]
+        for start in range(0, n, step):
+            idx = order[start:start + step]
             batch = [clauses[i] for i in idx]
             probs = check_finite(np.asarray(model.predict_proba(batch, batch_size=bs), dtype=np.float32), model)
             out[idx] = probs

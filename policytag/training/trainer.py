@@ -541,6 +541,9 @@ def train(clauses: Sequence[Clause], config: dict, output_dir: str | os.PathLike
     if is_main_process():
         clf.save_pretrained(out)
         say(f"[{clf.backend}] model {clf.version} written to {out}", progress)
+        from policytag.modeling.fast_runtime import after_training
+
+        after_training(out, progress=progress)  # MODEL_DIR/onnx/: the fast CPU runtime (docs/speed.md)
     if _distributed():
         from accelerate import PartialState
 
