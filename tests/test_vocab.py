@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from policytag.data.taxonomy import load_taxonomy
+
 from policytag.modeling import vocab
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -104,7 +106,7 @@ def _classifier(base: Path):
     torch.nn.init.normal_(net.head.weight, std=2.0)
     meta = {"input": {"use_context": True, "max_length": 128, "text_prefix": "query: ", "context_prefix": ""},
             "version": "test-untrimmed"}
-    return TransformerClassifier(net, tok, [f"l{i}" for i in range(17)], None, meta)
+    return TransformerClassifier(net, tok, list(load_taxonomy().label_ids), None, meta)
 
 
 def test_charset():
