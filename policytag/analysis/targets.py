@@ -26,9 +26,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from policytag.analysis.numerals import is_idiomatic, parse_number, to_halfwidth
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # --------------------------------------------------------------------------- vocabulary
 
@@ -387,10 +390,10 @@ def _candidates(t: str, doc_year: int | None) -> list[_Cand]:
                          unit if unit or not pct else "%", comparator))
     # drop candidates that overlap an earlier one
     kept: list[_Cand] = []
-    for c in out:
-        if kept and c.start < kept[-1].end:
+    for cand in out:
+        if kept and cand.start < kept[-1].end:
             continue
-        kept.append(c)
+        kept.append(cand)
     return kept
 
 
@@ -581,11 +584,11 @@ def _deadline(t: str, pos: int, context: str, doc_year: int | None) -> tuple[str
         return best[1], best[2]
     if context:
         for rx, kind in _DEADLINE_RES:
-            m = rx.search(context)
-            if m and not _enclosed(context, m.start()):
-                norm = _norm_deadline(m, kind)
+            found = rx.search(context)
+            if found and not _enclosed(context, found.start()):
+                norm = _norm_deadline(found, kind)
                 if norm:
-                    return norm, m.group(0)
+                    return norm, found.group(0)
     return None, None
 
 

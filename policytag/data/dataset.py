@@ -154,12 +154,12 @@ def check_records(
             doc = str(obj.get("doc_id") or "")
             if doc and not cid.startswith(doc):
                 warn(f"clause_id {cid!r} does not start with its doc_id {doc!r}")
-        key = (str(obj.get("doc_id") or ""), str(obj.get("text") or "").strip())
-        if key[1]:
-            if key in seen_text:
-                warn(f"same text as line {seen_text[key]} of the same document")
+        text_key = (str(obj.get("doc_id") or ""), str(obj.get("text") or "").strip())
+        if text_key[1]:
+            if text_key in seen_text:
+                warn(f"same text as line {seen_text[text_key]} of the same document")
             else:
-                seen_text[key] = lineno
+                seen_text[text_key] = lineno
         if bad:
             continue
         try:
@@ -404,15 +404,15 @@ def rare_labels(clauses: Iterable[Clause], taxonomy: Taxonomy | None = None,
 # --------------------------------------------------------------------------- agreement
 
 
-def cohen_kappa(a: Sequence[int], b: Sequence[int]) -> float:
+def cohen_kappa(a: Sequence[int] | np.ndarray, b: Sequence[int] | np.ndarray) -> float:
     """Cohen's kappa of two binary annotations; NaN when chance agreement is 1 (label never/always used by both)."""
-    a = np.asarray(a, dtype=int)
-    b = np.asarray(b, dtype=int)
-    n = len(a)
+    xa = np.asarray(a, dtype=int)
+    xb = np.asarray(b, dtype=int)
+    n = len(xa)
     if n == 0:
         return float("nan")
-    po = float(np.mean(a == b))
-    pa, pb = a.mean(), b.mean()
+    po = float(np.mean(xa == xb))
+    pa, pb = xa.mean(), xb.mean()
     pe = float(pa * pb + (1 - pa) * (1 - pb))
     if math.isclose(pe, 1.0):
         return float("nan")

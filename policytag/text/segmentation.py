@@ -132,7 +132,9 @@ def split_agencies(names: str) -> list[str]:
     """``市教育局、市科协等，各区镇`` -> ``["市教育局", "市科协", "各区镇"]``. Separators are
     、，,；; (not inside brackets); a trailing 等 is dropped."""
     names = _AGENCY_LABEL.sub("、", names)
-    out, depth, cur = [], 0, []
+    out: list[str] = []
+    depth = 0
+    cur: list[str] = []
     for ch in names + "、":
         if ch in "(（":
             depth += 1
@@ -152,7 +154,7 @@ def split_agencies(names: str) -> list[str]:
 
 def _find_agency_notes(text: str) -> list[tuple[int, int, list[str]]]:
     """(start, end, names) of every bracketed responsibility note in a line."""
-    notes = []
+    notes: list[tuple[int, int, list[str]]] = []
     for m in _AGENCY_NOTE.finditer(text):
         depth, end = 0, None
         for i in range(m.start(), len(text)):
@@ -418,6 +420,7 @@ def _build(text: str, titles_as_paragraphs: bool = False) -> list[_Provision]:
         # body paragraph
         top = stack[-1] if stack else None
         if top is not None and top.kind == "provision":
+            assert top.provision is not None  # a provision node carries its provision
             top.provision.pieces.append((a, b))
             top.provision.body_starts.append(a)
             continue

@@ -271,6 +271,7 @@ def evaluate_dir(model_dir, *, data=None, baseline_dir=None, out_dir=None, conte
         if n in systems:
             continue
         say(f"training {n} on the model's training data", progress)
+        assert train_clauses is not None  # variants are trained only when the training data is known
         clf = fit_with_thresholds(train_clauses, c, progress=progress)
         p = clf.predict_proba(clauses)
         systems[n] = evaluate(clf, clauses, taxonomy=tax, probs=p)

@@ -97,26 +97,29 @@ def build_training_data(gold: Sequence[Clause], corrections: Sequence[Clause],
     corr: dict[str, Clause] = {}
     for c in corrections:  # latest() is oldest-first, so a later duplicate wins
         corr[clause_key(c.text)] = c
-    train, test = [], []
+    train: list[Clause] = []
+    test: list[Clause] = []
     matched: set[str] = set()
     changed: set[str] = set()
     overridden = held_out = 0
     for g in gold:
         k = clause_key(g.text)
-        c = corr.get(k)
-        if c is not None:
+        corrected = corr.get(k)
+        if corrected is not None:
             matched.add(k)
-            if sorted(g.themes or []) != sorted(c.themes or []) or sorted(g.measures or []) != sorted(c.measures or []):
+            if (sorted(g.themes or []) != sorted(corrected.themes or [])
+                    or sorted(g.measures or []) != sorted(corrected.measures or [])):
                 changed.add(k)
         if g.doc_id in test_docs:
-            if c is not None:
+            if corrected is not None:
                 held_out += 1
             else:
                 test.append(g)
             continue
-        if c is not None:
+        if corrected is not None:
             overridden += 1
-            train.append(replace(g, themes=list(c.themes or []), measures=list(c.measures or []), source="correction"))
+            train.append(replace(g, themes=list(corrected.themes or []), measures=list(corrected.measures or []),
+                                 source="correction"))
         else:
             train.append(g)
     in_train = {clause_key(t.text) for t in train}
@@ -568,7 +571,7 @@ class RetrainJob:
                                        "started_at": None, "finished_at": None, "result": None, "error": None,
                                        "log": None}
         self._done = threading.Event()
-        self._proc = None
+        self._proc: Any = None  # the multiprocessing child while one runs
         self._thread: threading.Thread | None = None
 
     # ---- state

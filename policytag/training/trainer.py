@@ -277,7 +277,8 @@ def _fit_transformer(clauses, y, cfg, label_ids, meta, *, progress: bool) -> Tra
     bf16 = _bf16(cfg, device)
     scratch = Path(tempfile.mkdtemp(prefix="policytag-trainer-"))
     head_params = [p for n, p in net.named_parameters() if n.startswith("head.")]
-    enc_decay, enc_nodecay = [], []
+    enc_decay: list[Any] = []
+    enc_nodecay: list[Any] = []
     for n, p in net.encoder.named_parameters():
         if not p.requires_grad:
             continue
@@ -391,7 +392,7 @@ def _torch_dataset_base():
     return torch.utils.data.Dataset
 
 
-class _HiddenDataset(_torch_dataset_base()):
+class _HiddenDataset(_torch_dataset_base()):  # type: ignore[misc]  # torch is imported lazily
     def __init__(self, hidden, labels):
         self.hidden, self.labels = hidden, labels
 
