@@ -305,28 +305,37 @@ def _unit_at(t: str, i: int) -> tuple[str, int]:
     return "", i
 
 
+def _not_a_quantity(t: str, m: re.Match) -> bool:
+    """A number match that its surroundings show is not a quantity (idiom, ordinal, code, date, ...)."""
+    s, e = m.start(), m.end()
+    num = m.group("num")
+    if m.group("pct") is None and not re.search(r"\d", num):
+        if is_idiomatic(num) or _PLAN_NAME.match(num):
+            return True
+    if m.group("pct") is None and num and num[0] in "十" and _PLAN_NAME.match(num[:3]):
+        return True
+    if s > 0 and t[s - 1] == "第":
+        return True  # ordinal / article number
+    if s > 0 and (t[s - 1].isascii() and t[s - 1].isalnum() or t[s - 1] in "._"):
+        return True  # part of a code or a name like 5G / 2.0 after letters
+    if _TIME_AFTER.match(t, e):
+        return True  # year, date, time, age
+    if e < len(t) and t[e].isascii() and t[e].isalpha():
+        return True  # 5G, 3D
+    if s > 0 and t[s - 1] in "等这" or t[max(0, s - 2):s] in ("这些", "上述"):
+        return True  # 等14个部门: counts an enumeration
+    if _enclosed(t, s):
+        return True  # inside a title, a quote or a document number
+    return False
+
+
 def _candidates(t: str, doc_year: int | None) -> list[_Cand]:
     out: list[_Cand] = []
     for m in _QTY.finditer(t):
+        if _not_a_quantity(t, m):
+            continue
         s, e = m.start(), m.end()
         num = m.group("num")
-        if m.group("pct") is None and not re.search(r"\d", num):
-            if is_idiomatic(num) or _PLAN_NAME.match(num):
-                continue
-        if m.group("pct") is None and num and num[0] in "十" and _PLAN_NAME.match(num[:3]):
-            continue
-        if s > 0 and t[s - 1] == "第":
-            continue  # ordinal / article number
-        if s > 0 and (t[s - 1].isascii() and t[s - 1].isalnum() or t[s - 1] in "._"):
-            continue  # part of a code or a name like 5G / 2.0 after letters
-        if _TIME_AFTER.match(t, e):
-            continue  # year, date, time, age
-        if e < len(t) and t[e].isascii() and t[e].isalpha():
-            continue  # 5G, 3D
-        if s > 0 and t[s - 1] in "等这" or t[max(0, s - 2):s] in ("这些", "上述"):
-            continue  # 等14个部门: counts an enumeration
-        if _enclosed(t, s):
-            continue  # inside a title, a quote or a document number
         v = _value(num)
         if v is None:
             continue

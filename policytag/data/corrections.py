@@ -706,6 +706,48 @@ def _row_scores(row: dict, label_ids: list[str]) -> dict[str, float] | None:
     return scores or None
 
 
+def _check_columns(path: Path, table: list[tuple[int, dict]]) -> None:
+    cols = set().union(*(_canonical(r).keys() for _, r in table))
+    missing = [c for c in ("text", "themes", "measures") if c not in cols]
+    if missing:
+        raise InputError(f"{path}: missing column(s) {', '.join(missing)}; a corrections file needs "
+                         "text, themes and measures (e.g. the output of `policytag predict -o x.xlsx`)")
+
+
+def _model_prediction(row: dict, scores: dict[str, float] | None, version: str | None, themes: list[str],
+                      measures: list[str], tax: Taxonomy, thresholds: ThresholdSource | None, all_rows: bool,
+                      unresolved: set[str]) -> tuple[list[str] | None, list[str] | None]:
+    """The model's (themes, measures) for a row: its ``predicted_*`` columns, or its ``p_*``
+    scores against the model's thresholds; ``(None, None)`` when unknown (a model version whose
+    thresholds are missing is added to ``unresolved``)."""
+    pt = pm = None
+    if not _blank(row.get("predicted_themes")) or not _blank(row.get("predicted_measures")):
+        try:
+            pt = normalize_labels(row.get("predicted_themes"), "themes", tax)
+            pm = normalize_labels(row.get("predicted_measures"), "measures", tax)
+        except UnknownLabelError:
+            pt = pm = None
+    elif scores is not None and not all_rows:
+        th = thresholds(version) if callable(thresholds) else thresholds
+        if th is None:
+            unresolved.add(version or "(no model_version column)")
+        else:
+            # p_* columns are rounded (4 decimals): a score within rounding distance of its
+            # threshold may have gone either way, so there the row's own label is taken as predicted
+            given = set(themes) | set(measures)
+            pred = set()
+            for lid, p in scores.items():
+                t = float(th.get(lid, 0.5))
+                if abs(p - t) <= ROUNDING_TOLERANCE:
+                    if lid in given:
+                        pred.add(lid)
+                elif p >= t:
+                    pred.add(lid)
+            pt = [i for i in tax.themes if i in pred]
+            pm = [i for i in tax.measures if i in pred]
+    return pt, pm
+
+
 def import_corrections(store: CorrectionStore, path: str | os.PathLike, *, annotator: str | None = None,
                        thresholds: ThresholdSource | None = None, all_rows: bool = False,
                        strict: bool = False, dry_run: bool = False, note: str | None = None) -> ImportReport:
@@ -728,11 +770,7 @@ def import_corrections(store: CorrectionStore, path: str | os.PathLike, *, annot
     report.rows += len(bad_lines)
     report.rejected.extend(bad_lines)
     if table:
-        cols = set().union(*(_canonical(r).keys() for _, r in table))
-        missing = [c for c in ("text", "themes", "measures") if c not in cols]
-        if missing:
-            raise InputError(f"{path}: missing column(s) {', '.join(missing)}; a corrections file needs "
-                             "text, themes and measures (e.g. the output of `policytag predict -o x.xlsx`)")
+        _check_columns(path, table)
     items: list[tuple[int, CorrectionInput]] = []
     unresolved: set[str] = set()
     for rownum, raw in table:
@@ -758,31 +796,7 @@ def import_corrections(store: CorrectionStore, path: str | os.PathLike, *, annot
             continue
         version = None if _blank(row.get("model_version")) else str(row.get("model_version"))
         scores = _row_scores(row, tax.label_ids)
-        pt = pm = None
-        if not _blank(row.get("predicted_themes")) or not _blank(row.get("predicted_measures")):
-            try:
-                pt = normalize_labels(row.get("predicted_themes"), "themes", tax)
-                pm = normalize_labels(row.get("predicted_measures"), "measures", tax)
-            except UnknownLabelError:
-                pt = pm = None
-        elif scores is not None and not all_rows:
-            th = thresholds(version) if callable(thresholds) else thresholds
-            if th is None:
-                unresolved.add(version or "(no model_version column)")
-            else:
-                # p_* columns are rounded (4 decimals): a score within rounding distance of its
-                # threshold may have gone either way, so there the row's own label is taken as predicted
-                given = set(themes) | set(measures)
-                pred = set()
-                for lid, p in scores.items():
-                    t = float(th.get(lid, 0.5))
-                    if abs(p - t) <= ROUNDING_TOLERANCE:
-                        if lid in given:
-                            pred.add(lid)
-                    elif p >= t:
-                        pred.add(lid)
-                pt = [i for i in tax.themes if i in pred]
-                pm = [i for i in tax.measures if i in pred]
+        pt, pm = _model_prediction(row, scores, version, themes, measures, tax, thresholds, all_rows, unresolved)
         if pt is not None and not all_rows and pt == themes and pm == measures:
             report.unchanged.append(rownum)
             continue
