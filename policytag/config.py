@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import os
 import types
 import typing
 from dataclasses import dataclass
@@ -247,7 +248,7 @@ def _read_yaml(path: Path) -> dict:
     return data
 
 
-def _resolve(name: str | Path, seen: tuple[str, ...] = ()) -> tuple[dict, str]:
+def _resolve(name: str | os.PathLike, seen: tuple[str, ...] = ()) -> tuple[dict, str]:
     """The merged mapping of a config and the stem of the root of its ``extends`` chain."""
     path = paths.config_file(str(name))
     if str(path) in seen:
@@ -271,7 +272,7 @@ def config_kind(cfg: dict, root: str) -> str:
     return "train"
 
 
-def load_config(name: str | Path = "default", overrides: Iterable[str] = ()) -> dict:
+def load_config(name: str | os.PathLike = "default", overrides: Iterable[str] = ()) -> dict:
     """Load a config by name (``default``, ``gpu``, ``tiny``, ``predict``, ``app``) or path,
     resolve ``extends``, apply overrides, validate strictly; returns the plain mapping."""
     cfg, root = _resolve(name)
@@ -343,7 +344,7 @@ def _coerce(value: Any, tp: Any, key: str, source: str) -> Any:
     elif tp is str:
         if isinstance(value, str):
             return value
-    elif dataclasses.is_dataclass(tp):
+    elif isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if isinstance(value, dict):
             return build(tp, value, key, source)
     raise ConfigError(f"{source}: {key} must be {_type_name(tp)}, got {value!r}")

@@ -87,7 +87,10 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (see the module docstring)."""
-    return atomic_write(path, lambda tmp: tmp.write_bytes(data))
+    def write(tmp: Path) -> None:
+        tmp.write_bytes(data)
+
+    return atomic_write(path, write)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str, encoding: str = "utf-8") -> Path:
@@ -99,7 +102,7 @@ def normal_permissions(root: str | os.PathLike) -> None:
     """Give a finished tree the permissions ``mkdir``/``open`` would have under the umask
     (``mkdtemp`` makes ``0700`` directories and ``mkstemp`` ``0600`` files)."""
     fmode, dmode = file_mode(), dir_mode()
-    for dirpath, _dirs, files in os.walk(root):
+    for dirpath, _dirs, files in os.walk(os.fspath(root)):
         os.chmod(dirpath, dmode)
         for f in files:
             os.chmod(os.path.join(dirpath, f), fmode)

@@ -140,7 +140,9 @@ def split_agency_names(raw: str | Iterable[str]) -> list[tuple[str, str | None, 
 
 
 def _split_outside_brackets(s: str) -> list[str]:
-    out, depth, cur = [], 0, []
+    out: list[str] = []
+    depth = 0
+    cur: list[str] = []
     for ch in s + "、":
         if ch in "(（":
             depth += 1

@@ -56,7 +56,7 @@ def shares_table(comparison: Comparison) -> "Any":
     recs = []
     for t in first.index:
         for m in first.columns:
-            rec = {"主题": label_zh(c, t), "措施类型": label_zh(c, m)}
+            rec: dict[str, Any] = {"主题": label_zh(c, t), "措施类型": label_zh(c, m)}
             for g in c.groups:
                 rec[f"{group_label(c, g)} 占比(%)"] = round(float(c.shares[g].loc[t, m]), 2)
             for g in c.groups:
@@ -76,7 +76,7 @@ def difference_table(comparison: Comparison) -> "Any":
     first = c.shares[base]
     for t in first.index:
         for m in first.columns:
-            rec = {"主题": label_zh(c, t), "措施类型": label_zh(c, m), f"{bl} 占比(%)": round(float(first.loc[t, m]), 2)}
+            rec: dict[str, Any] = {"主题": label_zh(c, t), "措施类型": label_zh(c, m), f"{bl} 占比(%)": round(float(first.loc[t, m]), 2)}
             for g in c.groups[1:]:
                 gl = group_label(c, g)
                 rec[f"{gl} 占比(%)"] = round(float(c.shares[g].loc[t, m]), 2)

@@ -26,9 +26,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from policytag.analysis.numerals import is_idiomatic, parse_number, to_halfwidth
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # --------------------------------------------------------------------------- vocabulary
 
@@ -302,28 +305,37 @@ def _unit_at(t: str, i: int) -> tuple[str, int]:
     return "", i
 
 
+def _not_a_quantity(t: str, m: re.Match) -> bool:
+    """A number match that its surroundings show is not a quantity (idiom, ordinal, code, date, ...)."""
+    s, e = m.start(), m.end()
+    num = m.group("num")
+    if m.group("pct") is None and not re.search(r"\d", num):
+        if is_idiomatic(num) or _PLAN_NAME.match(num):
+            return True
+    if m.group("pct") is None and num and num[0] in "十" and _PLAN_NAME.match(num[:3]):
+        return True
+    if s > 0 and t[s - 1] == "第":
+        return True  # ordinal / article number
+    if s > 0 and (t[s - 1].isascii() and t[s - 1].isalnum() or t[s - 1] in "._"):
+        return True  # part of a code or a name like 5G / 2.0 after letters
+    if _TIME_AFTER.match(t, e):
+        return True  # year, date, time, age
+    if e < len(t) and t[e].isascii() and t[e].isalpha():
+        return True  # 5G, 3D
+    if s > 0 and t[s - 1] in "等这" or t[max(0, s - 2):s] in ("这些", "上述"):
+        return True  # 等14个部门: counts an enumeration
+    if _enclosed(t, s):
+        return True  # inside a title, a quote or a document number
+    return False
+
+
 def _candidates(t: str, doc_year: int | None) -> list[_Cand]:
     out: list[_Cand] = []
     for m in _QTY.finditer(t):
+        if _not_a_quantity(t, m):
+            continue
         s, e = m.start(), m.end()
         num = m.group("num")
-        if m.group("pct") is None and not re.search(r"\d", num):
-            if is_idiomatic(num) or _PLAN_NAME.match(num):
-                continue
-        if m.group("pct") is None and num and num[0] in "十" and _PLAN_NAME.match(num[:3]):
-            continue
-        if s > 0 and t[s - 1] == "第":
-            continue  # ordinal / article number
-        if s > 0 and (t[s - 1].isascii() and t[s - 1].isalnum() or t[s - 1] in "._"):
-            continue  # part of a code or a name like 5G / 2.0 after letters
-        if _TIME_AFTER.match(t, e):
-            continue  # year, date, time, age
-        if e < len(t) and t[e].isascii() and t[e].isalpha():
-            continue  # 5G, 3D
-        if s > 0 and t[s - 1] in "等这" or t[max(0, s - 2):s] in ("这些", "上述"):
-            continue  # 等14个部门: counts an enumeration
-        if _enclosed(t, s):
-            continue  # inside a title, a quote or a document number
         v = _value(num)
         if v is None:
             continue
@@ -387,10 +399,10 @@ def _candidates(t: str, doc_year: int | None) -> list[_Cand]:
                          unit if unit or not pct else "%", comparator))
     # drop candidates that overlap an earlier one
     kept: list[_Cand] = []
-    for c in out:
-        if kept and c.start < kept[-1].end:
+    for cand in out:
+        if kept and cand.start < kept[-1].end:
             continue
-        kept.append(c)
+        kept.append(cand)
     return kept
 
 
@@ -581,11 +593,11 @@ def _deadline(t: str, pos: int, context: str, doc_year: int | None) -> tuple[str
         return best[1], best[2]
     if context:
         for rx, kind in _DEADLINE_RES:
-            m = rx.search(context)
-            if m and not _enclosed(context, m.start()):
-                norm = _norm_deadline(m, kind)
+            found = rx.search(context)
+            if found and not _enclosed(context, found.start()):
+                norm = _norm_deadline(found, kind)
                 if norm:
-                    return norm, m.group(0)
+                    return norm, found.group(0)
     return None, None
 
 

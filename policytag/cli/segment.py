@@ -6,7 +6,7 @@ import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Literal, Optional, Sequence
 
 import typer
 
@@ -48,7 +48,7 @@ def segment_paths(inputs: list[str], progress: bool = True, limits: dict | None 
     return segment_files(files, skipped, progress=progress, limits=limits)
 
 
-def segment_files(files: list[Path], skipped: list[tuple[str, str]] = (), progress: bool = True,
+def segment_files(files: list[Path], skipped: Sequence[tuple[str, str]] = (), progress: bool = True,
                   limits: dict | None = None) -> SegmentResult:
     """Load and segment ``files`` (already expanded); see :func:`segment_paths`."""
     import warnings
@@ -106,8 +106,10 @@ def print_summary(result: SegmentResult, verbose: bool = False) -> None:
     from rich.table import Table
 
     table = Table(title="policytag segment", show_lines=False)
-    for col, just in [("document", "left"), ("type", "left"), ("provisions", "right"), ("clauses", "right"),
-                      ("characters", "right"), ("removed", "right")]:
+    columns: list[tuple[str, Literal["left", "right"]]] = [
+        ("document", "left"), ("type", "left"), ("provisions", "right"), ("clauses", "right"),
+        ("characters", "right"), ("removed", "right")]
+    for col, just in columns:
         table.add_column(col, justify=just, overflow="fold")
     for r in result.rows:
         table.add_row(r["doc_id"], r["kind"], str(r["provisions"]), str(r["clauses"]), str(r["characters"]),
@@ -199,8 +201,9 @@ def register(app: typer.Typer) -> None:
         elif out_dir is None:
             sys.stdout.write(_dump(result.clauses))
             sys.stdout.flush()
-        for d, clauses in by_doc.items():
-            atomic_write_text(Path(out_dir) / f"{d}{suffix}", _dump(clauses))
+        if out_dir is not None:  # by_doc is empty otherwise
+            for d, clauses in by_doc.items():
+                atomic_write_text(Path(out_dir) / f"{d}{suffix}", _dump(clauses))
         print_summary(result, verbose=verbose)
         if output is not None:
             _console().print(f"wrote {len(result.clauses)} clauses to {output}", highlight=False, soft_wrap=True)

@@ -46,7 +46,7 @@ def register(app: typer.Typer) -> None:
             path = ensure_production_model(config)
             typer.echo(f"production model: {path}")
         demo = webapp.build_app(model_dir=model, config=cfg)
-        svc = demo.policytag_service
+        svc = demo.policytag_service  # type: ignore[attr-defined]  # set on the Blocks by build_app
         port = int(port or server.get("port", 7860))
         info = svc.model_info()
         typer.echo(f"model {info['version']} ({info.get('base_model') or info.get('backend')}) from {info['model_dir']}")

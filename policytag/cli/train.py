@@ -103,10 +103,10 @@ def train_cmd(
         console.print(f"training on {len(clauses)} clauses; test documents held out: {', '.join(excluded)}")
     from policytag.training.trainer import train
 
-    out = output
-    if out is None:
-        out = paths.home() / "runs" / f"{cfg.get('backend', 'transformer')}-{dt.datetime.now():%Y%m%d-%H%M%S}"
-    path = train(clauses, cfg, out, progress=not quiet)
+    run_dir = output
+    if run_dir is None:
+        run_dir = paths.home() / "runs" / f"{cfg.get('backend', 'transformer')}-{dt.datetime.now():%Y%m%d-%H%M%S}"
+    path = train(clauses, cfg, run_dir, progress=not quiet)
     from policytag.modeling.classifier import PolicyClassifier
 
     m = PolicyClassifier.from_pretrained(path)

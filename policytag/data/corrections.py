@@ -192,7 +192,8 @@ def _split_predicted(predicted: Any, taxonomy: Taxonomy) -> tuple[list[str] | No
 
 def _clause_fields(clause: Clause | Mapping | str) -> dict[str, str]:
     if isinstance(clause, Clause):
-        d = {"text": clause.text, "context": clause.context, "doc_id": clause.doc_id, "clause_id": clause.clause_id}
+        d: dict[str, Any] = {"text": clause.text, "context": clause.context, "doc_id": clause.doc_id,
+                             "clause_id": clause.clause_id}
     elif isinstance(clause, Mapping):
         d = {k: clause.get(k) for k in ("text", "context", "doc_id", "clause_id")}
     elif isinstance(clause, str):
@@ -366,7 +367,9 @@ class CorrectionStore:
                      _dump(it.predicted_measures), _dump(it.scores), _dump(it.themes), _dump(it.measures),
                      it.model_version, it.annotator, it.note, utcnow(), it.status),
                 )
-                res.added.append(int(cur.lastrowid))
+                row_id = cur.lastrowid
+                assert row_id is not None  # set by the INSERT
+                res.added.append(int(row_id))
                 res.flags.append(True)
         return res
 
@@ -378,7 +381,8 @@ class CorrectionStore:
         ``latest_only``: one row per clause (its latest correction). ``since`` (time) and
         ``after_id`` keep rows created after that point; ``contains`` filters on the text.
         """
-        where, args = [], []
+        where: list[str] = []
+        args: list[Any] = []
         if latest_only:
             where.append("id IN (SELECT MAX(id) FROM corrections GROUP BY clause_key)")
         if since is not None:
@@ -424,7 +428,8 @@ class CorrectionStore:
     def count(self, since: str | datetime | None = None, *, after_id: int | None = None,
               distinct: bool = False) -> int:
         """Number of correction rows (``distinct=True``: clauses) created after ``since``/``after_id``."""
-        where, args = [], []
+        where: list[str] = []
+        args: list[Any] = []
         if since is not None:
             where.append("created_at > ?")
             args.append(_as_utc_iso(since))
@@ -508,7 +513,7 @@ def export_corrections(store: CorrectionStore, path: str | os.PathLike, *, lates
     # the store itself is the input: never write an export over it (or its WAL files)
     check_not_an_input(path, [store.path, Path(f"{store.path}-wal"), Path(f"{store.path}-shm")], what="export file")
     recs = store.records(latest_only=latest_only)
-    rows = [{k: r.get(k) for k in EXPORT_COLUMNS} for r in recs]
+    rows: list[dict[str, Any]] = [{k: r.get(k) for k in EXPORT_COLUMNS} for r in recs]
     if suffix == ".jsonl":
         from policytag.clause import write_jsonl
 
@@ -643,7 +648,7 @@ def _read_xlsx_rows(path: Path) -> list[tuple[int, dict]]:
         header: list[str] | None = None
         out: list[tuple[int, dict]] = []
         for rownum, cells in enumerate(rows, 1):
-            values = []
+            values: list[Any] = []
             for c in cells:
                 v = getattr(c, "value", None)
                 if getattr(c, "data_type", None) == "f":
@@ -653,7 +658,8 @@ def _read_xlsx_rows(path: Path) -> list[tuple[int, dict]]:
                 else:
                     values.append(_cell_value(v if isinstance(v, str) else str(v)))
             if header is None:
-                header, seen = [], {}
+                header = []
+                seen: dict[str, int] = {}
                 for i, v in enumerate(values):
                     name = str(v).strip() or f"Unnamed: {i}"
                     if name in seen:
@@ -675,7 +681,7 @@ def _read_xlsx_rows(path: Path) -> list[tuple[int, dict]]:
 
 
 def _canonical(row: dict) -> dict:
-    out = {}
+    out: dict[str, Any] = {}
     for k, v in row.items():
         key = str(k).strip()
         key = _ALIASES.get(key, _ALIASES.get(key.lower(), key))
@@ -688,9 +694,9 @@ def _blank(v: Any) -> bool:
 
 
 def _row_scores(row: dict, label_ids: list[str]) -> dict[str, float] | None:
-    scores = {}
+    scores: dict[str, float] = {}
     for lid in label_ids:
-        v = row.get(f"p_{lid}")
+        v: Any = row.get(f"p_{lid}")
         if _blank(v):
             continue
         try:
@@ -698,6 +704,48 @@ def _row_scores(row: dict, label_ids: list[str]) -> dict[str, float] | None:
         except (TypeError, ValueError):
             continue
     return scores or None
+
+
+def _check_columns(path: Path, table: list[tuple[int, dict]]) -> None:
+    cols = set().union(*(_canonical(r).keys() for _, r in table))
+    missing = [c for c in ("text", "themes", "measures") if c not in cols]
+    if missing:
+        raise InputError(f"{path}: missing column(s) {', '.join(missing)}; a corrections file needs "
+                         "text, themes and measures (e.g. the output of `policytag predict -o x.xlsx`)")
+
+
+def _model_prediction(row: dict, scores: dict[str, float] | None, version: str | None, themes: list[str],
+                      measures: list[str], tax: Taxonomy, thresholds: ThresholdSource | None, all_rows: bool,
+                      unresolved: set[str]) -> tuple[list[str] | None, list[str] | None]:
+    """The model's (themes, measures) for a row: its ``predicted_*`` columns, or its ``p_*``
+    scores against the model's thresholds; ``(None, None)`` when unknown (a model version whose
+    thresholds are missing is added to ``unresolved``)."""
+    pt = pm = None
+    if not _blank(row.get("predicted_themes")) or not _blank(row.get("predicted_measures")):
+        try:
+            pt = normalize_labels(row.get("predicted_themes"), "themes", tax)
+            pm = normalize_labels(row.get("predicted_measures"), "measures", tax)
+        except UnknownLabelError:
+            pt = pm = None
+    elif scores is not None and not all_rows:
+        th = thresholds(version) if callable(thresholds) else thresholds
+        if th is None:
+            unresolved.add(version or "(no model_version column)")
+        else:
+            # p_* columns are rounded (4 decimals): a score within rounding distance of its
+            # threshold may have gone either way, so there the row's own label is taken as predicted
+            given = set(themes) | set(measures)
+            pred = set()
+            for lid, p in scores.items():
+                t = float(th.get(lid, 0.5))
+                if abs(p - t) <= ROUNDING_TOLERANCE:
+                    if lid in given:
+                        pred.add(lid)
+                elif p >= t:
+                    pred.add(lid)
+            pt = [i for i in tax.themes if i in pred]
+            pm = [i for i in tax.measures if i in pred]
+    return pt, pm
 
 
 def import_corrections(store: CorrectionStore, path: str | os.PathLike, *, annotator: str | None = None,
@@ -722,11 +770,7 @@ def import_corrections(store: CorrectionStore, path: str | os.PathLike, *, annot
     report.rows += len(bad_lines)
     report.rejected.extend(bad_lines)
     if table:
-        cols = set().union(*(_canonical(r).keys() for _, r in table))
-        missing = [c for c in ("text", "themes", "measures") if c not in cols]
-        if missing:
-            raise InputError(f"{path}: missing column(s) {', '.join(missing)}; a corrections file needs "
-                             "text, themes and measures (e.g. the output of `policytag predict -o x.xlsx`)")
+        _check_columns(path, table)
     items: list[tuple[int, CorrectionInput]] = []
     unresolved: set[str] = set()
     for rownum, raw in table:
@@ -752,31 +796,7 @@ def import_corrections(store: CorrectionStore, path: str | os.PathLike, *, annot
             continue
         version = None if _blank(row.get("model_version")) else str(row.get("model_version"))
         scores = _row_scores(row, tax.label_ids)
-        pt = pm = None
-        if not _blank(row.get("predicted_themes")) or not _blank(row.get("predicted_measures")):
-            try:
-                pt = normalize_labels(row.get("predicted_themes"), "themes", tax)
-                pm = normalize_labels(row.get("predicted_measures"), "measures", tax)
-            except UnknownLabelError:
-                pt = pm = None
-        elif scores is not None and not all_rows:
-            th = thresholds(version) if callable(thresholds) else thresholds
-            if th is None:
-                unresolved.add(version or "(no model_version column)")
-            else:
-                # p_* columns are rounded (4 decimals): a score within rounding distance of its
-                # threshold may have gone either way, so there the row's own label is taken as predicted
-                given = set(themes) | set(measures)
-                pred = set()
-                for lid, p in scores.items():
-                    t = float(th.get(lid, 0.5))
-                    if abs(p - t) <= ROUNDING_TOLERANCE:
-                        if lid in given:
-                            pred.add(lid)
-                    elif p >= t:
-                        pred.add(lid)
-                pt = [i for i in tax.themes if i in pred]
-                pm = [i for i in tax.measures if i in pred]
+        pt, pm = _model_prediction(row, scores, version, themes, measures, tax, thresholds, all_rows, unresolved)
         if pt is not None and not all_rows and pt == themes and pm == measures:
             report.unchanged.append(rownum)
             continue

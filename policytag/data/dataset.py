@@ -20,7 +20,7 @@ import os
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import yaml
@@ -82,6 +82,34 @@ def _resolve_taxonomy(taxonomy: Taxonomy | str | os.PathLike | None) -> Taxonomy
     return load_taxonomy(taxonomy)
 
 
+def _check_labels(val: Any, dim: str, taxonomy: Taxonomy, require_labels: bool,
+                  err: Callable[..., None]) -> bool:
+    """Check one label list (``themes`` or ``measures``); False when it has an error."""
+    ok = True
+    if val is None:
+        if require_labels:
+            err(f"missing {dim!r} (a list of ids, [] when none applies)")
+            ok = False
+        return ok
+    if not isinstance(val, list) or not all(isinstance(v, str) for v in val):
+        err(f"{dim!r} must be a list of label ids, got {val!r}")
+        return False
+    allowed = set(taxonomy.ids(dim))
+    for v in val:
+        if v not in allowed:
+            known = taxonomy.ids(dim)
+            other = "themes" if dim == "measures" else "measures"
+            hint = f" ({v!r} is a {other[:-1]} id)" if v in set(taxonomy.ids(other)) else ""
+            err(f"unknown {dim[:-1]} id {v!r}{hint}; known: {', '.join(known)}",
+                label_id=v, dimension=dim, known=known)
+            ok = False
+    dups = [k for k, n in Counter(val).items() if n > 1]
+    if dups:
+        err(f"{dim!r} lists {', '.join(dups)} more than once")
+        ok = False
+    return ok
+
+
 def check_records(
     records: Iterable[tuple[int, dict[str, Any]]],
     path: str,
@@ -118,28 +146,7 @@ def check_records(
             err("'context' must be a string (the heading path, '' if none)")
             bad = True
         for dim in DIMENSIONS:
-            val = obj.get(dim)
-            if val is None:
-                if require_labels:
-                    err(f"missing {dim!r} (a list of ids, [] when none applies)")
-                    bad = True
-                continue
-            if not isinstance(val, list) or not all(isinstance(v, str) for v in val):
-                err(f"{dim!r} must be a list of label ids, got {val!r}")
-                bad = True
-                continue
-            allowed = set(taxonomy.ids(dim))
-            for v in val:
-                if v not in allowed:
-                    known = taxonomy.ids(dim)
-                    other = "themes" if dim == "measures" else "measures"
-                    hint = f" ({v!r} is a {other[:-1]} id)" if v in set(taxonomy.ids(other)) else ""
-                    err(f"unknown {dim[:-1]} id {v!r}{hint}; known: {', '.join(known)}",
-                        label_id=v, dimension=dim, known=known)
-                    bad = True
-            dups = [k for k, n in Counter(val).items() if n > 1]
-            if dups:
-                err(f"{dim!r} lists {', '.join(dups)} more than once")
+            if not _check_labels(obj.get(dim), dim, taxonomy, require_labels, err):
                 bad = True
         if require_labels and obj.get("themes") is not None and obj.get("measures") is not None:
             if require_source is not None and obj.get("source") != require_source:
@@ -154,12 +161,12 @@ def check_records(
             doc = str(obj.get("doc_id") or "")
             if doc and not cid.startswith(doc):
                 warn(f"clause_id {cid!r} does not start with its doc_id {doc!r}")
-        key = (str(obj.get("doc_id") or ""), str(obj.get("text") or "").strip())
-        if key[1]:
-            if key in seen_text:
-                warn(f"same text as line {seen_text[key]} of the same document")
+        text_key = (str(obj.get("doc_id") or ""), str(obj.get("text") or "").strip())
+        if text_key[1]:
+            if text_key in seen_text:
+                warn(f"same text as line {seen_text[text_key]} of the same document")
             else:
-                seen_text[key] = lineno
+                seen_text[text_key] = lineno
         if bad:
             continue
         try:
@@ -404,15 +411,15 @@ def rare_labels(clauses: Iterable[Clause], taxonomy: Taxonomy | None = None,
 # --------------------------------------------------------------------------- agreement
 
 
-def cohen_kappa(a: Sequence[int], b: Sequence[int]) -> float:
+def cohen_kappa(a: Sequence[int] | np.ndarray, b: Sequence[int] | np.ndarray) -> float:
     """Cohen's kappa of two binary annotations; NaN when chance agreement is 1 (label never/always used by both)."""
-    a = np.asarray(a, dtype=int)
-    b = np.asarray(b, dtype=int)
-    n = len(a)
+    xa = np.asarray(a, dtype=int)
+    xb = np.asarray(b, dtype=int)
+    n = len(xa)
     if n == 0:
         return float("nan")
-    po = float(np.mean(a == b))
-    pa, pb = a.mean(), b.mean()
+    po = float(np.mean(xa == xb))
+    pa, pb = xa.mean(), xb.mean()
     pe = float(pa * pb + (1 - pa) * (1 - pb))
     if math.isclose(pe, 1.0):
         return float("nan")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -102,6 +103,6 @@ def _cached(path: str) -> Taxonomy:
     return Taxonomy.load(path)
 
 
-def load_taxonomy(path: str | Path | None = None) -> Taxonomy:
+def load_taxonomy(path: str | os.PathLike | None = None) -> Taxonomy:
     """Load (and cache) the taxonomy; the shipped one by default."""
     return _cached(str(Path(path) if path else paths.TAXONOMY_FILE))

@@ -36,9 +36,9 @@ class BaselineClassifier(PolicyClassifier):
     def __init__(self, label_ids: Sequence[str], thresholds=None, metadata=None, params: dict | None = None):
         super().__init__(label_ids, thresholds, metadata)
         self.params = {**DEFAULTS, **(params or {})}
-        self.text_vec = None
-        self.ctx_vec = None
-        self.clf = None
+        self.text_vec: Any = None  # TfidfVectorizer once fitted or loaded
+        self.ctx_vec: Any = None
+        self.clf: dict[int, Any] = {}  # label index -> LogisticRegression
         self.constant: dict[int, float] = {}
         inp = self.metadata.setdefault("input", {})
         inp.setdefault("use_context", True)
@@ -134,7 +134,7 @@ class BaselineClassifier(PolicyClassifier):
             arrays["lr_classes"] = np.vstack([self.clf[j].classes_ for j in fitted])
         arrays["const_labels"] = np.array(sorted(self.constant), dtype=np.int64)
         arrays["const_values"] = np.array([self.constant[j] for j in sorted(self.constant)], dtype=np.float64)
-        np.savez_compressed(tmp / BASELINE_FILE, **arrays)
+        np.savez_compressed(tmp / BASELINE_FILE, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as bool
 
     def _vectorizer(self, terms: np.ndarray, idf: np.ndarray):
         from sklearn.feature_extraction.text import TfidfVectorizer

@@ -20,6 +20,7 @@ import struct
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -181,6 +182,7 @@ LAYER_MAP = {
 
 def bert_state_dict(f: BundledFile) -> dict[str, np.ndarray]:
     """All tensors, dequantized, under ``BertModel`` parameter names."""
+    assert f.path is not None  # set by read_bundled
     mm = np.memmap(f.path, dtype=np.uint8, mode="r")
     h, ffn = f.hidden, f.ffn
     sd = {
@@ -216,7 +218,7 @@ def build_tokenizer(f: BundledFile):
     tok = Tokenizer(Unigram(vocab, unk_id=sp["unk"], byte_fallback=False))
     # the file's table = NFKC + a few extra rules (controls removed, odd spaces to " "),
     # then runs of spaces collapsed (as transformers' XLM-R converter; checked against the engine)
-    norms = []
+    norms: list[Any] = []
     by_dst: dict[str, list[str]] = {}
     for src, dst in charmap_extras(f.charmap):
         by_dst.setdefault(dst, []).append(src)

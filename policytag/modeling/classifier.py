@@ -70,6 +70,7 @@ def compose_context(c: Clause | dict, fields: Sequence[str] = ("heading",)) -> s
 def as_pairs(clauses: Iterable[Clause | dict | str], fields: Sequence[str] = ("heading",)) -> list[tuple[str, str]]:
     """Normalize the accepted input kinds to ``(text, context)`` pairs."""
     out = []
+    text: Any
     for i, c in enumerate(clauses):
         if isinstance(c, Clause):
             text, ctx = c.text, compose_context(c, fields)
@@ -243,7 +244,9 @@ class PolicyClassifier:
         verify_checksums(model_dir, meta)
         backend = meta.get("backend")
         if backend == "baseline":
-            from policytag.modeling.baseline import BaselineClassifier as impl
+            from policytag.modeling.baseline import BaselineClassifier
+
+            impl: type[BaselineClassifier] | type[TransformerClassifier] = BaselineClassifier
         elif backend == "transformer":
             impl = TransformerClassifier
         else:
@@ -429,7 +432,8 @@ def build_net(encoder, num_labels: int, pooling: str = "mean", dropout: float = 
               sep_token_id: int | None = None):
     """The classification network: encoder + pooling + dropout + linear head (17 logits)."""
     torch = _torch()
-    nn = torch.nn
+    from torch import nn  # already imported by _torch()
+
     if pooling not in POOLINGS:
         from policytag.errors import PolicytagError
 
@@ -491,7 +495,7 @@ class TransformerClassifier(PolicyClassifier):
         self.device = device or "cpu"
         # set by the trainer when the lower blocks are frozen: (start, pairs -> cached states);
         # predictions from those states are exactly those of the full forward pass
-        self._from_hidden = None
+        self._from_hidden: Any = None  # (start layer, cached-hidden function) while training
         inp = self.metadata.setdefault("input", {})
         inp.setdefault("use_context", True)
         inp.setdefault("max_length", 256)

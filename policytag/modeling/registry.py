@@ -197,7 +197,7 @@ class ModelRegistry:
 
     def cleanup(self) -> list[Path]:
         """Remove training directories left behind by processes that no longer run."""
-        removed = []
+        removed: list[Path] = []
         if not self.tmp_dir.exists():
             return removed
         for d in self.tmp_dir.iterdir():

@@ -21,7 +21,7 @@ TINY_DEFAULTS = {"layers": 2, "hidden": 32, "heads": 2, "intermediate": 64, "max
 
 
 def char_vocab(texts: Iterable[str]) -> list[str]:
-    chars = set()
+    chars: set[str] = set()
     for t in texts:
         chars.update(ch for ch in t if not ch.isspace())
     chars.update(string.ascii_lowercase + string.digits)
@@ -39,7 +39,7 @@ def build_tiny_bert(out_dir: str | Path, texts: Iterable[str] | None = None, **o
     import torch
     from tokenizers import Tokenizer, normalizers, pre_tokenizers, processors
     from tokenizers.models import WordPiece
-    from transformers import BertConfig, BertModel, BertTokenizerFast
+    from transformers import BertConfig, BertModel, BertTokenizerFast  # type: ignore[attr-defined]  # an alias of BertTokenizer in transformers 5, missing from its typed exports
 
     from policytag.modeling.classifier import write_dir_atomic
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Callable
 
 import gradio as gr
 
@@ -54,7 +54,7 @@ element.addEventListener('click', (e) => {
   trigger('click', {theme: c.dataset.t, measure: c.dataset.m});
 });
 """
-PRIVATE = {"api_visibility": "private"}
+PRIVATE: dict[str, Any] = {"api_visibility": "private"}
 
 
 def launch_options(config: dict | None = None) -> dict:
@@ -116,7 +116,7 @@ def _dims(lang: str) -> list[tuple[str, str]]:
     return [(t("dim_themes", lang), "themes"), (t("dim_measures", lang), "measures")]
 
 
-def _tr(c: SimpleNamespace, comp: Any, **keys: str) -> Any:
+def _tr(c: SimpleNamespace, comp: Any, **keys: str | Callable[[str], Any]) -> Any:
     """Register a widget's translatable properties for the language switch.
 
     Each keyword is a property: a key of :data:`i18n.STRINGS` (``label="text_label"``) or a

@@ -137,7 +137,7 @@ def read_document(path: Path, limits: dict | None = None) -> list[Clause]:
     return clauses
 
 
-def _short_reason(e: BaseException, path: Path) -> str:
+def _short_reason(e: BaseException | str, path: Path) -> str:
     msg = str(e).strip() or type(e).__name__
     for prefix in (f"{path}: ", f"{path.name}: "):
         if msg.startswith(prefix):

@@ -70,7 +70,7 @@ class Handlers:
         return ([(t("all_docs", lang), ALL)] if with_all and len(out) > 1 else []) + out
 
     # ---- tagging (generators: partial results while the model runs)
-    def ui_tag_text(self, text: str, name: str, dimension: str, lang: str) -> Iterator[tuple]:
+    def ui_tag_text(self, text: str, name: str | None, dimension: str, lang: str) -> Iterator[tuple]:
         name = (name or "").strip() or None
         try:
             doc = self.svc.read_text(text, doc_id=self.seed_ids.get(name or ""), name=name)
@@ -94,8 +94,8 @@ class Handlers:
         except Exception as e:  # noqa: BLE001
             yield (*self._input_error(e), None)
             return
-        for i, out in enumerate(self._stream(jobs, dimension, lang)):
-            yield (*out, None if i == 0 else gr.skip())
+        for i, outputs in enumerate(self._stream(jobs, dimension, lang)):
+            yield (*outputs, None if i == 0 else gr.skip())
 
     def _input_error(self, e: Exception) -> tuple:
         out = skips(N_TAG_OUTPUTS)
@@ -114,6 +114,7 @@ class Handlers:
                         continue
                     last = now
                     yield self._partial(done, res, dimension, lang)
+                assert res is not None  # tag_iter yields at least once
                 done.append(res)
         except Exception as e:  # noqa: BLE001
             yield self._input_error(e)
@@ -153,7 +154,7 @@ class Handlers:
 
     def table(self, ws: Workspace | None, theme: str, measure: str, query: str, lang: str) -> Any:
         rows = render.filter_rows(ws.rows if ws else [], theme, measure, query)
-        multi = bool(ws) and len(ws.docs) > 1
+        multi = ws is not None and len(ws.docs) > 1
         return gr.update(value=render.clause_table(rows, self.tax, lang, with_file=multi),
                          column_widths=render.table_widths(multi))
 
@@ -201,6 +202,7 @@ class Handlers:
             rid, written, new = self.svc.save_correction(row, themes or [], measures or [], annotator, note)
         except Exception as e:  # noqa: BLE001
             return (gr.skip(), message(problem(e)), *skips(7))
+        assert ws is not None  # the row came from it
         ws = ws.replace([new])
         msg = (f"已保存校正 #{rid}：{render.names(self.tax, new.themes, lang) or '无主题'} | "
                f"{render.names(self.tax, new.measures, lang) or '无措施'}" if written
@@ -221,6 +223,7 @@ class Handlers:
             n, new = self.svc.bulk_apply(rows, label, add, annotator)
         except Exception as e:  # noqa: BLE001
             return (gr.skip(), message(problem(e)), *skips(4))
+        assert ws is not None  # bulk_apply refuses no rows
         ws = ws.replace(new)
         verb = ("added to" if add else "removed from") if lang == "en" else ("添加到" if add else "移除自")
         msg = (f"{label_name(self.tax, label, lang)} {verb} {len(new)} clauses ({n} saved)" if lang == "en"

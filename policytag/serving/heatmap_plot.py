@@ -9,6 +9,7 @@ caption names the document, the model version and the date.
 from __future__ import annotations
 
 import io
+from typing import Any
 from functools import lru_cache
 from pathlib import Path
 
@@ -55,7 +56,7 @@ def cjk_font() -> str | None:
 def plot_heatmap(heat: pd.DataFrame, caption: str, fmt: str = "png") -> bytes:
     """``heat``: :func:`policytag.serving.exports.heat_frame` (family/measure columns, totals last)."""
     font = cjk_font()
-    rc = {"font.family": [font] if font else ["sans-serif"], "svg.fonttype": "path", "axes.unicode_minus": False}
+    rc: dict[Any, Any] = {"font.family": [font] if font else ["sans-serif"], "svg.fonttype": "path", "axes.unicode_minus": False}
     with plt.rc_context(rc):
         n_rows, n_cols = heat.shape
         fig, ax = plt.subplots(figsize=(1.0 + 0.78 * n_cols, 1.6 + 0.42 * n_rows), dpi=150)

@@ -13,8 +13,9 @@ def _f(v: Any) -> str:
 
 
 def model_markdown(info: dict) -> str:
-    status = {"production": "生产版本 (production)", "candidate": "候选版本 (candidate)",
-              "retired": "已退役 (retired)"}.get(info.get("status"), "未登记的目录 (unregistered directory)")
+    status_names: dict[Any, str] = {"production": "生产版本 (production)", "candidate": "候选版本 (candidate)",
+                                    "retired": "已退役 (retired)"}
+    status = status_names.get(info.get("status"), "未登记的目录 (unregistered directory)")
     n = info.get("n_train_clauses")
     data = f"{n} 个条款，{info.get('n_train_docs', 0)} 份文档 (clauses, documents)" if n else "—"
     rows = [
@@ -55,7 +56,8 @@ def retrain_markdown(state: dict) -> str:
                 "worse on the fixed test documents. Tagging keeps working meanwhile.*")
     if status == "running":
         pct = 100 * float(state.get("fraction") or 0)
-        stage = STAGE_NAMES.get(state.get("stage"), state.get("stage") or "")
+        stage_id: Any = state.get("stage")
+        stage = STAGE_NAMES.get(stage_id, stage_id or "")
         return (f"**正在重新训练…** · {html.escape(stage)} · {pct:.0f}%"
                 f'<div class="pt-bar pt-progress"><span class="pt-bar-fill pt-fam-environment" style="width:{pct:.0f}%"></span></div>'
                 f"<span class='pt-muted'>{html.escape(str(state.get('message') or ''))} · 开始于 {str(state.get('started_at') or '')[11:19]} UTC</span>")

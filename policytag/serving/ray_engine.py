@@ -466,13 +466,8 @@ def run_predict_ray(opts: batch.PredictOptions, *, address: str | None = None, n
         settings["address"] = address
     if num_workers is not None:
         settings["num_workers"] = num_workers
-    mode, out_path, fmt = resolve_output(opts.output, fmt, settings)
-    if opts.level not in ("clause", "provision"):
-        raise PolicytagError(f"--level must be 'clause' or 'provision', got {opts.level!r}")
-    if opts.batch_size is not None and opts.batch_size < 1:
-        raise PolicytagError(f"--batch-size must be at least 1, got {opts.batch_size}")
-    if settings.get("num_workers") is not None and int(settings["num_workers"]) < 1:
-        raise PolicytagError(f"--num-workers must be at least 1, got {settings['num_workers']}")
+    mode, out_path, shard_format = resolve_output(opts.output, fmt, settings)
+    _check_options(opts, settings)
     console = console or batch._console()
     # inputs before any model or cluster work: an output that is one of them stops the run here
     outputs = [out_path, tagging.summary_path(out_path)] if mode == "file" else [out_path]
@@ -486,7 +481,7 @@ def run_predict_ray(opts: batch.PredictOptions, *, address: str | None = None, n
     if opts.runtime == "onnx":  # the ONNX files and their version checks, before any cluster work
         tagging.load_model(model_dir, runtime=opts.runtime, onnx_variant=opts.onnx_variant, onnx_threads=1)
     result = RayBatchResult(model_dir=str(model_dir), model_version=str(meta.get("version", "")),
-                            shard_format=fmt)
+                            shard_format=shard_format)
 
     keyed: list[tuple[int, int, batch.Skip]] = []  # (file index, order, skip): sorted into the local order
     items, read_here = _items(files, keyed, settings, opts.progress, opts.limits)
@@ -502,12 +497,14 @@ def run_predict_ray(opts: batch.PredictOptions, *, address: str | None = None, n
     if mode == "dir":
         out_path.parent.mkdir(parents=True, exist_ok=True)
         tmp_dir = Path(tempfile.mkdtemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".tmp"))
-        writer = ShardWriter(tmp_dir, fmt, int(settings.get("shard_rows") or 100_000))
+        assert shard_format is not None  # resolve_output gives one for a directory
+        writer = ShardWriter(tmp_dir, shard_format, int(settings.get("shard_rows") or 100_000))
 
     def emit(row: dict) -> None:
         if mode == "file":
             clause_rows.append(row)
             return
+        assert writer is not None  # mode "dir"
         summary.add(row)
         if opts.level == "clause":
             writer.add([row])
@@ -530,44 +527,68 @@ def run_predict_ray(opts: batch.PredictOptions, *, address: str | None = None, n
         result.files_read = [files_read[i] for i in sorted(files_read)]
 
         if mode == "file":
-            rows = tagging.aggregate_provisions(clause_rows) if opts.level == "provision" else clause_rows
-            result.rows = rows
-            result.n_rows = len(rows)
-            tagging.write_rows(rows, out_path)
-            result.output = out_path
-            if opts.summary:
-                result.summary = tagging.write_summary(clause_rows, tagging.summary_path(out_path))
+            _write_file_output(result, opts, clause_rows, out_path)
         else:
-            if prov_buf:
-                writer.add(tagging.aggregate_provisions(prov_buf))
-            shards = writer.close()
-            if opts.summary:
-                tagging.write_summary(summary.rows(), tmp_dir / SUMMARY)
-            manifest = {
-                "engine": "ray", "format": fmt, "level": opts.level, "rows": writer.rows, "clauses": n_clauses,
-                "shards": [p.name for p in shards], "summary": SUMMARY if opts.summary else None,
-                "model_dir": str(model_dir), "model_version": result.model_version,
-                "inputs_read": result.files_read,
-                "skipped": [{"path": s.path, "reason": s.reason, "failed": s.failed} for s in result.skipped],
-                "workers": result.workers, "device": result.device,
-                "created_at": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
-            }
-            atomic_write_text(tmp_dir / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=2) + "\n")
-            normal_permissions(tmp_dir)  # mkdtemp made it 0700
-            if out_path.is_dir() and not any(out_path.iterdir()):
-                out_path.rmdir()
-            os.replace(tmp_dir, out_path)
-            tmp_dir = None
-            result.output = out_path
-            result.shards = [out_path / p.name for p in shards]
-            result.manifest = out_path / MANIFEST
-            result.summary = out_path / SUMMARY if opts.summary else None
-            result.n_rows = writer.rows
+            assert writer is not None and tmp_dir is not None  # mode "dir"
+            _write_dir_output(result, opts, writer, prov_buf, summary, tmp_dir, out_path, shard_format, n_clauses)
+            tmp_dir = None  # moved into place
     finally:
         if tmp_dir is not None:
             shutil.rmtree(tmp_dir, ignore_errors=True)
     result.seconds_total = time.perf_counter() - t0
     return result
+
+
+def _check_options(opts: batch.PredictOptions, settings: dict) -> None:
+    if opts.level not in ("clause", "provision"):
+        raise PolicytagError(f"--level must be 'clause' or 'provision', got {opts.level!r}")
+    if opts.batch_size is not None and opts.batch_size < 1:
+        raise PolicytagError(f"--batch-size must be at least 1, got {opts.batch_size}")
+    if settings.get("num_workers") is not None and int(settings["num_workers"]) < 1:
+        raise PolicytagError(f"--num-workers must be at least 1, got {settings['num_workers']}")
+
+
+def _write_file_output(result: RayBatchResult, opts: batch.PredictOptions, clause_rows: list[dict],
+                       out_path: Path) -> None:
+    """``--output`` is a file: all rows (and the summary) written from this process."""
+    rows = tagging.aggregate_provisions(clause_rows) if opts.level == "provision" else clause_rows
+    result.rows = rows
+    result.n_rows = len(rows)
+    tagging.write_rows(rows, out_path)
+    result.output = out_path
+    if opts.summary:
+        result.summary = tagging.write_summary(clause_rows, tagging.summary_path(out_path))
+
+
+def _write_dir_output(result: RayBatchResult, opts: batch.PredictOptions, writer: ShardWriter,
+                      prov_buf: list[dict], summary: SummaryCounts, tmp_dir: Path, out_path: Path,
+                      shard_format: str | None, n_clauses: int) -> None:
+    """``--output`` is a directory: close the shards, write the summary and the manifest in
+    ``tmp_dir``, then move it to ``out_path``."""
+    if prov_buf:
+        writer.add(tagging.aggregate_provisions(prov_buf))
+    shards = writer.close()
+    if opts.summary:
+        tagging.write_summary(summary.rows(), tmp_dir / SUMMARY)
+    manifest = {
+        "engine": "ray", "format": shard_format, "level": opts.level, "rows": writer.rows, "clauses": n_clauses,
+        "shards": [p.name for p in shards], "summary": SUMMARY if opts.summary else None,
+        "model_dir": result.model_dir, "model_version": result.model_version,
+        "inputs_read": result.files_read,
+        "skipped": [{"path": s.path, "reason": s.reason, "failed": s.failed} for s in result.skipped],
+        "workers": result.workers, "device": result.device,
+        "created_at": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
+    }
+    atomic_write_text(tmp_dir / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=2) + "\n")
+    normal_permissions(tmp_dir)  # mkdtemp made it 0700
+    if out_path.is_dir() and not any(out_path.iterdir()):
+        out_path.rmdir()
+    os.replace(tmp_dir, out_path)
+    result.output = out_path
+    result.shards = [out_path / p.name for p in shards]
+    result.manifest = out_path / MANIFEST
+    result.summary = out_path / SUMMARY if opts.summary else None
+    result.n_rows = writer.rows
 
 
 def _run_pipeline(items, files, kinds, settings, opts, model_dir: Path, result: RayBatchResult, keyed,
@@ -619,8 +640,8 @@ def _stream(items, files, kinds, settings, opts, model_dir: Path, workers, devic
         blob = [ray.put(_model_blob(model_dir, opts.runtime))]
     per_call = max(1, int(settings.get("docs_per_call") or 4))
     try:
-        ds = ray.data.from_items(items, override_num_blocks=max(1, math.ceil(len(items) / per_call)))
-        ds = ds.map_batches(
+        source = ray.data.from_items(items, override_num_blocks=max(1, math.ceil(len(items) / per_call)))
+        ds = source.map_batches(
             TaggerWorker,
             batch_size=per_call,
             batch_format="pyarrow",
@@ -641,6 +662,7 @@ def _stream(items, files, kinds, settings, opts, model_dir: Path, workers, devic
         last_item = -1
         order = 0
         try:
+            tbl: Any  # a pyarrow.Table (batch_format="pyarrow")
             for tbl in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
                 for rec in tbl.to_pylist():
                     if rec.get("error"):

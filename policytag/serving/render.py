@@ -22,7 +22,7 @@ STATUS_TEXT = {"zh": {"corrected": "✎ 已修正", "accepted": "✓ 已确认",
                "en": {"corrected": "✎ corrected", "accepted": "✓ accepted", "junk": "✗ not a clause", "": ""}}
 TABLE_COLUMNS = {"zh": ["编号", "条款", "主题", "措施类型", "置信度", "责任单位", "状态"],
                  "en": ["ID", "Clause", "Themes", "Measures", "Confidence", "Agencies", "Status"]}
-TABLE_WIDTHS = ["11%", "44%", "11%", "13%", "8%", "7%", "6%"]
+TABLE_WIDTHS: list[str | int] = ["11%", "44%", "11%", "13%", "8%", "7%", "6%"]
 FILE_COLUMN = {"zh": "文件", "en": "File"}
 
 
@@ -120,8 +120,8 @@ def document_html(text: str, rows: Sequence[ClauseRow], tax: Taxonomy, dimension
     out: list[str] = []
     if usable:
         pos = 0
-        for i, r in sorted(enumerate(rows), key=lambda p: (p[1].span[0], p[0])):
-            start, end = r.span
+        spanned = [(i, r, r.span) for i, r in enumerate(rows) if r.span]  # every row, as usable
+        for i, r, (start, end) in sorted(spanned, key=lambda p: (p[2][0], p[0])):
             if start < pos:  # overlapping span: show the clause on its own line instead
                 out.append("\n" + _clause_html(r, r.text, tax, dimension, i, lang) + "\n")
                 continue
@@ -155,7 +155,7 @@ def clause_table(rows: Sequence[ClauseRow], tax: Taxonomy, lang: str = "zh", wit
     return pd.DataFrame(recs, columns=head)
 
 
-def table_widths(with_file: bool) -> list[str]:
+def table_widths(with_file: bool) -> list[str | int]:
     return (["9%", "10%", "37%", "11%", "12%", "8%", "7%", "6%"] if with_file else TABLE_WIDTHS)
 
 
@@ -332,7 +332,7 @@ def review_payload(rows: Sequence[ClauseRow], tax: Taxonomy, lang: str = "zh",
     fam_order = {f: i for i, f in enumerate(tax.families)}
     ordered = tax.themes + sorted(tax.measures, key=lambda m: fam_order.get(tax.family_of(m), 99))  # key rows: Q, A, Z
     labels = [{"id": lid, "name": label_name(tax, lid, lang), "color": tax[lid].color, "dim": tax[lid].dimension,
-               "family": family_name(tax, tax[lid].family, lang) if tax[lid].family else "",
+               "family": family_name(tax, tax.family_of(lid), lang) if tax[lid].family else "",
                "key": next((k for k, v in keys.items() if v == lid), "")} for lid in ordered]
     idx = list(order) if order is not None else list(range(len(rows)))
     items = []

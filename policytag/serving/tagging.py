@@ -15,13 +15,16 @@ import os
 import time
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 import numpy as np
 
 from policytag.clause import Clause
 from policytag.fileio import atomic_write_bytes, atomic_write_text, csv_bytes, xlsx_bytes
 from policytag.errors import InputError, ModelNotFoundError, PolicytagError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 OUTPUT_FORMATS = (".jsonl", ".csv", ".xlsx")
 NONE_ID = "(none)"
@@ -218,7 +221,7 @@ def labels_from_decisions(dec: np.ndarray, label_ids: Sequence[str],
     theme_set = set(themes)
     out = []
     for row in np.asarray(dec):
-        ids = [label_ids[j] for j in np.flatnonzero(row)]
+        ids = [label_ids[int(j)] for j in np.flatnonzero(row)]
         out.append(([i for i in ids if i in theme_set], [i for i in ids if i not in theme_set]))
     return out
 
@@ -233,7 +236,7 @@ def tag_clauses(model: Any, clauses: Iterable[Clause | dict | str], batch_size: 
     version = model_version(model)
     rows = []
     for c, p, (th, me) in zip(cl, probs, labels):
-        row = {
+        row: dict[str, Any] = {
             "doc_id": c.doc_id,
             "clause_id": c.clause_id,
             "provision_id": c.provision_id,

@@ -411,7 +411,7 @@ class AppService:
         """The ``n`` least-certain clauses of ``rows`` (junk left out), most uncertain first."""
         n = int(n or (self.config.get("review_queue") or {}).get("size", 30))
         clauses = [Clause(doc_id=r.doc_id, clause_id=r.clause_id, text=r.text, context=r.context,
-                          provision_id=r.provision_id, span=tuple(r.span) if r.span else None, agencies=r.agencies)
+                          provision_id=r.provision_id, span=(r.span[0], r.span[1]) if r.span else None, agencies=r.agencies)
                    for r in rows if not r.junk]
         with self._predict_lock:
             items = [ReviewItem.from_dict(d) for d in review_queue(self.model, clauses, n=n)]

@@ -479,7 +479,7 @@ def clean_title(title: str) -> str:
 
 
 def _source_meta(raw: dict) -> dict:
-    meta = {"doc_title": clean_title(str(raw.get("title") or "")), "genre": str(raw.get("genre") or ""),
+    meta: dict[str, Any] = {"doc_title": clean_title(str(raw.get("title") or "")), "genre": str(raw.get("genre") or ""),
             "level": str(raw.get("level") or "")}
     year = raw.get("year")
     try:
@@ -533,7 +533,7 @@ def load_source(path: str | os.PathLike) -> Document:
     raw_meta = _json.loads(meta_file.read_text(encoding="utf-8")) if meta_file.exists() else {}
     doc_id = _UNSAFE_ID.sub("-", path.name.strip().lower()).strip("-")
     parts = sorted((p for p in path.iterdir() if _PART_FILE.match(p.name)),
-                   key=lambda p: int(_PART_FILE.match(p.name).group(1)))
+                   key=_part_number)
     if not parts:
         raw = next((path / n for n in ("raw.txt", "raw.html", "raw.md") if (path / n).exists()), None)
         if raw is None:
@@ -622,6 +622,12 @@ def check_zip(path: Path, limits: dict[str, Any]) -> None:
                     "bomb, not a document; open and re-save it in Word or WPS as .docx")
 
 
+def _part_number(p: Path) -> int:
+    m = _PART_FILE.match(p.name)
+    assert m is not None  # only matching names are sorted
+    return int(m.group(1))
+
+
 def screen_text(text: str, name: str, notes: list[str]) -> str:
     """Refuse text that is mostly undecodable bytes or control characters; drop a few.
 
@@ -636,7 +642,9 @@ def screen_text(text: str, name: str, notes: list[str]) -> str:
             f"{name}: this file does not look like text in a known encoding: {share:.0%} of its characters are "
             "undecodable bytes (U+FFFD) or control characters; is it really a text document of this type? "
             "Re-save it as UTF-8 text (or .docx/.pdf) and try again")
-    first = _BAD_CHARS.search(text).start()
+    first_bad = _BAD_CHARS.search(text)
+    assert first_bad is not None  # bad is not empty
+    first = first_bad.start()
     line = text.count("\n", 0, first) + 1
     kinds = sorted({"U+FFFD" if ch == "\ufffd" else f"U+{ord(ch):04X}" for ch in bad})
     notes.append(f"{name}: {len(bad)} undecodable or control character(s) ({', '.join(kinds[:5])}"

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import Callable
+from typing import Any, Callable
 
 # --------------------------------------------------------------------------- character classes
 
@@ -199,7 +199,7 @@ def repair_mojibake(text: str, removed: list) -> str:
         fragment = text[m.start():end]
         removed.append(f"mojibake: {fragment!r} -> {replacement!r}" if replacement else f"mojibake: {fragment!r} dropped")
         out.append(text[pos:m.start()])
-        out.append(replacement)
+        out.append(replacement or "")
         pos = end
     out.append(text[pos:])
     return "".join(out)
@@ -594,7 +594,7 @@ def remove_furniture(text: str, removed: list) -> str:
     for i, kind in enumerate(kinds):
         if kind != "index number":
             continue
-        block = []
+        block: list[Any] = []
         for j in range(i + 1, min(i + 6, len(lines))):
             if not lines[j].strip():
                 continue
@@ -886,7 +886,7 @@ PIPELINE: list[Rule] = [
     tidy_lines,
 ]
 
-_ONLY_FOR = {reflow_pdf_lines: {"pdf"}}
+_ONLY_FOR: dict[Callable[[str, list], str], set[str]] = {reflow_pdf_lines: {"pdf"}}
 
 
 def normalize(text: str, kind: str = "text") -> tuple[str, list[str]]:

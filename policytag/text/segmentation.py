@@ -132,7 +132,9 @@ def split_agencies(names: str) -> list[str]:
     """``市教育局、市科协等，各区镇`` -> ``["市教育局", "市科协", "各区镇"]``. Separators are
     、，,；; (not inside brackets); a trailing 等 is dropped."""
     names = _AGENCY_LABEL.sub("、", names)
-    out, depth, cur = [], 0, []
+    out: list[str] = []
+    depth = 0
+    cur: list[str] = []
     for ch in names + "、":
         if ch in "(（":
             depth += 1
@@ -152,7 +154,7 @@ def split_agencies(names: str) -> list[str]:
 
 def _find_agency_notes(text: str) -> list[tuple[int, int, list[str]]]:
     """(start, end, names) of every bracketed responsibility note in a line."""
-    notes = []
+    notes: list[tuple[int, int, list[str]]] = []
     for m in _AGENCY_NOTE.finditer(text):
         depth, end = 0, None
         for i in range(m.start(), len(text)):
@@ -333,6 +335,46 @@ def _is_title_like(line: str) -> bool:
     return len(line) <= TITLE_MAX_LEN and not _SENT_PUNCT_RE.search(line)
 
 
+def _close_node(node: _Node, stack: list[_Node], root: _Node, text: str, provisions: list[_Provision]) -> None:
+    """Leaving ``node``: a heading with nothing under it is a provision of its own."""
+    if node.kind in ("heading", "plain") and not node.has_children:
+        idx = stack.index(node) if node in stack else len(stack)
+        segs = [n.seg for n in stack[:idx] if n.seg is not None]
+        if node.seg is not None:
+            segs.append(node.seg)
+        else:
+            parent = next((n for n in reversed(stack[:idx]) if n.seg is not None), root)
+            parent.pcount += 1
+            segs.append(f"p{parent.pcount}")
+        md = _MD_HEADING.match(text[node.line[0]:node.line[1]])
+        body = node.line[0] + (md.end() if md else 0)
+        prov = _Provision(segs, list(stack[:idx]), numbered=node.seg is not None and not node.seg.startswith("p"))
+        prov.pieces.append(node.line)
+        prov.body_starts.append(body)
+        provisions.append(prov)
+
+
+def _numbered_node(num: Numbering, line: str, a: int, b: int, parent: _Node, path: list[str], ancestors: list[_Node],
+                   provisions: list[_Provision]) -> _Node:
+    """The node of a numbered line: a heading, or a provision (added to ``provisions``) when
+    the line has its own body text."""
+    if num.style == "md":
+        parent.hcount += 1
+        seg = f"h{parent.hcount}"
+    else:
+        seg = str(num.number)
+    body = line[num.marker_end:]
+    heading_like = bool(num.markdown) or (_is_title_like(body) and not body.endswith(("：", ":")))
+    node = _Node(num.rank, seg, _heading_text(line), "heading" if heading_like else "provision", (a, b))
+    if not heading_like:
+        prov = _Provision(path + [seg], ancestors, numbered=True, style=num.style)
+        prov.pieces.append((a, b))
+        prov.body_starts.append(a + (num.marker_end if num.markdown else 0))
+        provisions.append(prov)
+        node.provision = prov
+    return node
+
+
 def _build(text: str, titles_as_paragraphs: bool = False) -> list[_Provision]:
     stack: list[_Node] = []
     root = _Node(rank=-100, seg=None, text="", kind="root")
@@ -347,28 +389,10 @@ def _build(text: str, titles_as_paragraphs: bool = False) -> list[_Provision]:
             n.has_children = True
         root.has_children = True
 
-    def close(node: _Node):
-        # a heading with nothing under it is a provision of its own
-        if node.kind in ("heading", "plain") and not node.has_children:
-            idx = stack.index(node) if node in stack else len(stack)
-            segs = [n.seg for n in stack[:idx] if n.seg is not None]
-            if node.seg is not None:
-                segs.append(node.seg)
-            else:
-                parent = next((n for n in reversed(stack[:idx]) if n.seg is not None), root)
-                parent.pcount += 1
-                segs.append(f"p{parent.pcount}")
-            md = _MD_HEADING.match(text[node.line[0]:node.line[1]])
-            body = node.line[0] + (md.end() if md else 0)
-            prov = _Provision(segs, list(stack[:idx]), numbered=node.seg is not None and not node.seg.startswith("p"))
-            prov.pieces.append(node.line)
-            prov.body_starts.append(body)
-            provisions.append(prov)
-
     def pop_to(rank: int):
         while stack and stack[-1].rank >= rank:
             node = stack[-1]
-            close(node)
+            _close_node(node, stack, root, text, provisions)
             stack.pop()
 
     for a, b, line in _iter_lines(text):
@@ -387,22 +411,8 @@ def _build(text: str, titles_as_paragraphs: bool = False) -> list[_Provision]:
             seen_structure = True
             pop_to(num.rank)
             mark_children()
-            parent = stack[-1] if stack else root
-            if num.style == "md":
-                parent.hcount += 1
-                seg = f"h{parent.hcount}"
-            else:
-                seg = str(num.number)
-            body = line[num.marker_end:]
-            heading_like = bool(num.markdown) or (_is_title_like(body) and not body.endswith(("：", ":")))
-            node = _Node(num.rank, seg, _heading_text(line), "heading" if heading_like else "provision", (a, b))
-            if not heading_like:
-                prov = _Provision(path_segs() + [seg], list(stack), numbered=True, style=num.style)
-                prov.pieces.append((a, b))
-                prov.body_starts.append(a + (num.marker_end if num.markdown else 0))
-                provisions.append(prov)
-                node.provision = prov
-            stack.append(node)
+            stack.append(_numbered_node(num, line, a, b, stack[-1] if stack else root, path_segs(), list(stack),
+                                        provisions))
             continue
 
         if _is_title_like(line) and not titles_as_paragraphs:
@@ -418,6 +428,7 @@ def _build(text: str, titles_as_paragraphs: bool = False) -> list[_Provision]:
         # body paragraph
         top = stack[-1] if stack else None
         if top is not None and top.kind == "provision":
+            assert top.provision is not None  # a provision node carries its provision
             top.provision.pieces.append((a, b))
             top.provision.body_starts.append(a)
             continue

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import time
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -55,7 +55,7 @@ def cross_validate(clauses: Sequence[Clause], systems: list[tuple[str, dict]], k
     y = D.label_matrix(clauses, tax)
     folds = D.grouped_folds(clauses, k)
     fold_docs = [sorted({clauses[i].doc_id for i in te}) for _, te in folds]
-    result = {"k": k, "n_clauses": len(clauses), "n_docs": len({c.doc_id for c in clauses}),
+    result: dict[str, Any] = {"k": k, "n_clauses": len(clauses), "n_docs": len({c.doc_id for c in clauses}),
               "data_hash": D.data_hash(clauses), "fold_docs": fold_docs, "systems": {}}
     for name, cfg in systems:
         say(f"== {name}: {k}-fold document-grouped cross-validation", progress)

@@ -193,6 +193,55 @@ def evaluation_data(data=None, taxonomy=None) -> tuple[list, str]:
     return clauses, "the fixed test documents of labels/splits.yaml"
 
 
+def _model_training_clauses(model, tax) -> list | None:
+    """The model's training clauses, reconstructed from the gold file; None unless they match
+    the model's data hash."""
+    from policytag.data import dataset as D
+
+    train_docs = set(model.metadata.get("train_docs") or [])
+    try:
+        cand = [c for c in D.load_gold(taxonomy=tax) if c.doc_id in train_docs]
+        if cand and D.data_hash(cand) == model.metadata.get("data_hash"):
+            return cand
+    except Exception:  # noqa: BLE001 - no gold file: only a given baseline can be compared
+        pass
+    return None
+
+
+def _baseline_variants(mcfg: dict) -> list[dict]:
+    """The TF-IDF baseline with and without context, on the model's own config."""
+    import copy
+
+    variants = []
+    base_cfg = copy.deepcopy(mcfg)
+    for use in (True, False):
+        c = copy.deepcopy(base_cfg)
+        c["backend"] = "baseline"
+        c.setdefault("model", {})["use_context"] = use
+        c.setdefault("baseline", {})
+        if not use:
+            c["baseline"]["context_weight"] = 0.0
+        variants.append(c)
+    return variants
+
+
+def _train_variants(variants: list[dict], train_clauses: list, clauses: list, tax, systems: dict[str, dict],
+                    preds: dict[str, np.ndarray], progress: bool) -> None:
+    """Train each variant (not already in ``systems``) on ``train_clauses`` and score it on ``clauses``."""
+    from policytag.training.crossval import system_name
+    from policytag.training.trainer import fit_with_thresholds, say
+
+    for c in variants:
+        n = system_name(c)
+        if n in systems:
+            continue
+        say(f"training {n} on the model's training data", progress)
+        clf = fit_with_thresholds(train_clauses, c, progress=progress)
+        p = clf.predict_proba(clauses)
+        systems[n] = evaluate(clf, clauses, taxonomy=tax, probs=p)
+        preds[n] = clf.decide(p)
+
+
 def evaluate_dir(model_dir, *, data=None, baseline_dir=None, out_dir=None, context_ablation: bool = False,
                  progress: bool = True) -> dict:
     """Evaluate a model directory next to the TF-IDF baseline; write JSON, Markdown and PNG reports.
@@ -206,10 +255,9 @@ def evaluate_dir(model_dir, *, data=None, baseline_dir=None, out_dir=None, conte
 
     from policytag import paths
     from policytag.data import dataset as D
-    from policytag.training.crossval import system_name
     from policytag.modeling.classifier import PolicyClassifier
     from policytag.training.reports import write_eval_report
-    from policytag.training.trainer import fit_with_thresholds, say
+    from policytag.training.trainer import say
 
     tax = load_taxonomy()
     model = PolicyClassifier.from_pretrained(model_dir)
@@ -232,30 +280,15 @@ def evaluate_dir(model_dir, *, data=None, baseline_dir=None, out_dir=None, conte
     preds[name] = model.decide(probs)
 
     # training data of the model, for the baseline and the context ablation
-    train_clauses = None
-    train_docs = set(model.metadata.get("train_docs") or [])
-    try:
-        cand = [c for c in D.load_gold(taxonomy=tax) if c.doc_id in train_docs]
-        if cand and D.data_hash(cand) == model.metadata.get("data_hash"):
-            train_clauses = cand
-    except Exception:  # noqa: BLE001 - no gold file: only a given baseline can be compared
-        pass
-    variants = []
+    train_clauses = _model_training_clauses(model, tax)
+    variants: list[dict] = []
     if baseline_dir:
         b = PolicyClassifier.from_pretrained(baseline_dir)
         bp = b.predict_proba(clauses)
         systems[f"baseline TF-IDF ({baseline_dir})"] = evaluate(b, clauses, taxonomy=tax, probs=bp)
         preds[f"baseline TF-IDF ({baseline_dir})"] = b.decide(bp)
     elif train_clauses is not None:
-        base_cfg = copy.deepcopy(mcfg)
-        for use in (True, False):
-            c = copy.deepcopy(base_cfg)
-            c["backend"] = "baseline"
-            c.setdefault("model", {})["use_context"] = use
-            c.setdefault("baseline", {})
-            if not use:
-                c["baseline"]["context_weight"] = 0.0
-            variants.append(c)
+        variants.extend(_baseline_variants(mcfg))
         notes.append(f"Baselines trained now on the model's own training data ({len(train_clauses)} clauses, "
                      "data hash verified).")
     else:
@@ -266,15 +299,9 @@ def evaluate_dir(model_dir, *, data=None, baseline_dir=None, out_dir=None, conte
         c.setdefault("model", {})["use_context"] = not model.metadata.get("input", {}).get("use_context", True)
         variants.append(c)
         notes.append("Context ablation: the same transformer recipe retrained with the context switch flipped.")
-    for c in variants:
-        n = system_name(c)
-        if n in systems:
-            continue
-        say(f"training {n} on the model's training data", progress)
-        clf = fit_with_thresholds(train_clauses, c, progress=progress)
-        p = clf.predict_proba(clauses)
-        systems[n] = evaluate(clf, clauses, taxonomy=tax, probs=p)
-        preds[n] = clf.decide(p)
+    if variants:
+        assert train_clauses is not None  # variants are trained only when the training data is known
+        _train_variants(variants, train_clauses, clauses, tax, systems, preds, progress)
     report = {
         "created_at": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
         "model": {"dir": str(Path(model_dir).resolve()), "version": model.version, "backend": model.backend,

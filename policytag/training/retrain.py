@@ -97,26 +97,29 @@ def build_training_data(gold: Sequence[Clause], corrections: Sequence[Clause],
     corr: dict[str, Clause] = {}
     for c in corrections:  # latest() is oldest-first, so a later duplicate wins
         corr[clause_key(c.text)] = c
-    train, test = [], []
+    train: list[Clause] = []
+    test: list[Clause] = []
     matched: set[str] = set()
     changed: set[str] = set()
     overridden = held_out = 0
     for g in gold:
         k = clause_key(g.text)
-        c = corr.get(k)
-        if c is not None:
+        corrected = corr.get(k)
+        if corrected is not None:
             matched.add(k)
-            if sorted(g.themes or []) != sorted(c.themes or []) or sorted(g.measures or []) != sorted(c.measures or []):
+            if (sorted(g.themes or []) != sorted(corrected.themes or [])
+                    or sorted(g.measures or []) != sorted(corrected.measures or [])):
                 changed.add(k)
         if g.doc_id in test_docs:
-            if c is not None:
+            if corrected is not None:
                 held_out += 1
             else:
                 test.append(g)
             continue
-        if c is not None:
+        if corrected is not None:
             overridden += 1
-            train.append(replace(g, themes=list(c.themes or []), measures=list(c.measures or []), source="correction"))
+            train.append(replace(g, themes=list(corrected.themes or []), measures=list(corrected.measures or []),
+                                 source="correction"))
         else:
             train.append(g)
     in_train = {clause_key(t.text) for t in train}
@@ -282,30 +285,9 @@ def retrain(config: str | os.PathLike = "default", overrides: Sequence[str] = ()
                    what=f"another retraining is running on {registry.root}; wait for it to finish"):
         registry.cleanup()
         store = store or CorrectionStore()
-        _emit(on_progress, "data", 0.0, "loading gold labels and corrections")
-        if gold is None and (cfg.get("data") or {}).get("gold"):
-            gold = cfg["data"]["gold"]  # the config's data.gold (a JSONL path) replaces the shipped gold
-        if gold is None and not paths.GOLD_FILE.exists():
-            raise InputError(f"no gold labels at {paths.GOLD_FILE}; pass a labeled clause file with "
-                             "--set data.gold=FILE.jsonl")
-        gold_clauses = _clauses(gold, dataset.load_gold)
-        watermark = store.max_id()
-        corrections = [c for c in store.latest()]
-        if test_docs is None:
-            test_docs = dataset.load_splits().get("test_docs", [])
-        data = build_training_data(gold_clauses, corrections, test_docs)
-        if not data.train:
-            raise PolicytagError("nothing to train on: no gold clauses outside the test documents and no corrections")
+        data, watermark, test_docs = _training_data(cfg, store, gold, test_docs, on_progress)
         data_hash = dataset.data_hash(data.train)
-        _emit(on_progress, "data", 1.0, data.summary())
-
-        parent = registry.production_version()
-        prod_path = None
-        if parent is not None:
-            try:
-                prod_path = registry.production()
-            except ModelNotFoundError:
-                parent = None
+        parent, prod_path = _production(registry)
 
         tmp = registry.new_version_dir()
         try:
@@ -326,26 +308,8 @@ def retrain(config: str | os.PathLike = "default", overrides: Sequence[str] = ()
             prod_score = prod_metrics.get(MAIN_METRIC)
             delta = None if new_score is None or prod_score is None else round(new_score - prod_score, 4)
             unc = gate(data.test, new_metrics, prod_metrics) if delta is not None else None
-            docs = new_metrics.get("n_docs", 0)
-            why = "" if unc is None else (
-                f" on {docs} test document(s): change {delta:+.4f}, 95% interval over documents "
-                f"[{unc['ci95'][0]:+.4f}, {unc['ci95'][1]:+.4f}], worse in {unc['p_below_zero']:.0%} of resamples")
-            if not promote:
-                decision, reason = False, "not promoted (comparison only)"
-            elif parent is None:
-                decision, reason = True, "promoted: there was no production model"
-            elif force:
-                decision, reason = True, "promoted: --force"
-            elif new_score is None or prod_score is None:
-                decision, reason = False, ("kept as candidate: no test clauses to compare on "
-                                           "(promote with `policytag models promote VERSION` or --force)")
-            elif new_score + TOLERANCE >= prod_score:
-                decision, reason = True, (f"promoted: not worse on {MAIN_METRIC} ({new_score:.4f} >= {prod_score:.4f})"
-                                          + why)
-            else:
-                decision, reason = False, (f"kept as candidate: worse on {MAIN_METRIC} ({new_score:.4f} < "
-                                           f"{prod_score:.4f}){why}; promote anyway with "
-                                           "`policytag models promote VERSION`")
+            decision, reason = _decision(new_score, prod_score, delta, unc, new_metrics.get("n_docs", 0),
+                                         promote=promote, has_production=parent is not None, force=force)
 
             _emit(on_progress, "register", 0.0, "registering the new version")
             report = {
@@ -381,6 +345,63 @@ def retrain(config: str | os.PathLike = "default", overrides: Sequence[str] = ()
         overrides=data.overrides, changed=data.changed, added=data.added, held_out=data.held_out,
         corrections_max_id=watermark, seconds=round(time.monotonic() - t0, 1),
     )
+
+
+def _training_data(cfg: dict, store: CorrectionStore, gold: Sequence[Clause] | str | os.PathLike | None,
+                   test_docs: Iterable[str] | None,
+                   on_progress: ProgressFn | None) -> tuple[TrainingData, int, Iterable[str]]:
+    """Gold (``gold``, else the config's ``data.gold``, else the shipped file) merged with the
+    store's corrections; returns the data, the store's watermark and the test documents."""
+    _emit(on_progress, "data", 0.0, "loading gold labels and corrections")
+    if gold is None and (cfg.get("data") or {}).get("gold"):
+        gold = cfg["data"]["gold"]  # the config's data.gold (a JSONL path) replaces the shipped gold
+    if gold is None and not paths.GOLD_FILE.exists():
+        raise InputError(f"no gold labels at {paths.GOLD_FILE}; pass a labeled clause file with "
+                         "--set data.gold=FILE.jsonl")
+    gold_clauses = _clauses(gold, dataset.load_gold)
+    watermark = store.max_id()
+    corrections = [c for c in store.latest()]
+    if test_docs is None:
+        test_docs = dataset.load_splits().get("test_docs", [])
+    data = build_training_data(gold_clauses, corrections, test_docs)
+    if not data.train:
+        raise PolicytagError("nothing to train on: no gold clauses outside the test documents and no corrections")
+    _emit(on_progress, "data", 1.0, data.summary())
+    return data, watermark, test_docs
+
+
+def _production(registry: ModelRegistry) -> tuple[str | None, Path | None]:
+    """The production version and its directory; ``(None, None)`` when there is none (or it is gone)."""
+    parent = registry.production_version()
+    prod_path = None
+    if parent is not None:
+        try:
+            prod_path = registry.production()
+        except ModelNotFoundError:
+            parent = None
+    return parent, prod_path
+
+
+def _decision(new_score: float | None, prod_score: float | None, delta: float | None, unc: dict | None,
+              docs: int, *, promote: bool, has_production: bool, force: bool) -> tuple[bool, str]:
+    """Promote or keep as candidate, and why."""
+    why = "" if unc is None else (
+        f" on {docs} test document(s): change {delta:+.4f}, 95% interval over documents "
+        f"[{unc['ci95'][0]:+.4f}, {unc['ci95'][1]:+.4f}], worse in {unc['p_below_zero']:.0%} of resamples")
+    if not promote:
+        return False, "not promoted (comparison only)"
+    if not has_production:
+        return True, "promoted: there was no production model"
+    if force:
+        return True, "promoted: --force"
+    if new_score is None or prod_score is None:
+        return False, ("kept as candidate: no test clauses to compare on "
+                       "(promote with `policytag models promote VERSION` or --force)")
+    if new_score + TOLERANCE >= prod_score:
+        return True, f"promoted: not worse on {MAIN_METRIC} ({new_score:.4f} >= {prod_score:.4f})" + why
+    return False, (f"kept as candidate: worse on {MAIN_METRIC} ({new_score:.4f} < "
+                   f"{prod_score:.4f}){why}; promote anyway with "
+                   "`policytag models promote VERSION`")
 
 
 def _record_test_metrics(model_dir: Path, metrics: dict, data: TrainingData, test_docs: Iterable[str]) -> None:
@@ -568,7 +589,7 @@ class RetrainJob:
                                        "started_at": None, "finished_at": None, "result": None, "error": None,
                                        "log": None}
         self._done = threading.Event()
-        self._proc = None
+        self._proc: Any = None  # the multiprocessing child while one runs
         self._thread: threading.Thread | None = None
 
     # ---- state

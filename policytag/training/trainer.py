@@ -217,7 +217,6 @@ def fit_classifier(clauses: Sequence[Clause], y: np.ndarray, cfg: dict, *, progr
 
 def _fit_transformer(clauses, y, cfg, label_ids, meta, *, progress: bool) -> TransformerClassifier:
     import torch
-    from datasets import Dataset
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments, set_seed
 
     seed = int(cfg["seed"])
@@ -233,20 +232,7 @@ def _fit_transformer(clauses, y, cfg, label_ids, meta, *, progress: bool) -> Tra
     encoder, tokenizer = load_base(base_path)
     if get(cfg, "model.freeze_embeddings"):
         encoder.get_input_embeddings().weight.requires_grad_(False)
-    # model.train_layers: fine-tune only the top N blocks (null: all). The frozen lower part
-    # is deterministic, so its output is computed once and cached (training.cache_frozen).
-    layers = encoder_layers(encoder)
-    train_layers = get(cfg, "model.train_layers")
-    start = 0
-    if train_layers is not None and layers is not None:
-        start = max(0, len(layers) - int(train_layers))
-        for p in encoder.embeddings.parameters():
-            p.requires_grad_(False if start > 0 else p.requires_grad)
-        for blk in layers[:start]:
-            for p in blk.parameters():
-                p.requires_grad_(False)
-    elif train_layers is not None:
-        say(f"model.train_layers ignored: {type(encoder).__name__} is not BERT-like; training all layers", progress)
+    layers, start = _freeze_lower_layers(encoder, get(cfg, "model.train_layers"), progress)
     cached = start > 0 and bool(get(cfg, "training.cache_frozen"))
     pw = pos_weights(y, get(cfg, "training.pos_weight"), get(cfg, "training.pos_weight_max"))
     net = build_net(encoder, len(label_ids), pooling=get(cfg, "model.pooling"),
@@ -259,63 +245,18 @@ def _fit_transformer(clauses, y, cfg, label_ids, meta, *, progress: bool) -> Tra
     if cached:
         hidden = cached_hidden(encoder, tokenizer, pairs, inp, start, key=str(base_path), device=device,
                                batch_size=int(get(cfg, "predict.batch_size")), progress=progress)
-        ds = _HiddenDataset(hidden, labels_f)
-        collator = _pad_hidden
+        ds: Any = _HiddenDataset(hidden, labels_f)
+        collator: Any = _pad_hidden
         model_for_trainer = _CachedTop(net, start)
     else:
-        def tok(batch):
-            enc = encode_pairs(tokenizer, list(zip(batch["text"], batch["context"])), inp,
-                               padding=False, return_tensors=None)
-            return {k: v for k, v in enc.items()}
-
-        ds = Dataset.from_dict({"text": [t for t, _ in pairs], "context": [c for _, c in pairs],
-                                "labels": labels_f.tolist()})
-        ds = ds.map(tok, batched=True, remove_columns=["text", "context"], desc="tokenizing",
-                    keep_in_memory=True, load_from_cache_file=False)
+        ds = _tokenized_dataset(tokenizer, pairs, inp, labels_f)
         collator = DataCollatorWithPadding(tokenizer)
         model_for_trainer = net
     bf16 = _bf16(cfg, device)
     scratch = Path(tempfile.mkdtemp(prefix="policytag-trainer-"))
-    head_params = [p for n, p in net.named_parameters() if n.startswith("head.")]
-    enc_decay, enc_nodecay = [], []
-    for n, p in net.encoder.named_parameters():
-        if not p.requires_grad:
-            continue
-        (enc_nodecay if (n.endswith("bias") or "LayerNorm" in n or "layer_norm" in n) else enc_decay).append(p)
-    wd = float(get(cfg, "training.weight_decay"))
-    lr = float(get(cfg, "training.learning_rate"))
-    groups = [{"params": enc_decay, "weight_decay": wd, "lr": lr},
-              {"params": enc_nodecay, "weight_decay": 0.0, "lr": lr},
-              {"params": head_params, "weight_decay": 0.0, "lr": float(get(cfg, "training.head_learning_rate"))}]
-    optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=lr)
-    args = TrainingArguments(
-        output_dir=str(scratch),
-        per_device_train_batch_size=int(get(cfg, "training.batch_size")),
-        gradient_accumulation_steps=int(get(cfg, "training.gradient_accumulation_steps")),
-        num_train_epochs=float(get(cfg, "training.epochs")),
-        max_steps=int(get(cfg, "training.max_steps")),
-        learning_rate=lr,
-        weight_decay=wd,
-        warmup_steps=float(get(cfg, "training.warmup_ratio")),
-        lr_scheduler_type=str(get(cfg, "training.lr_scheduler")),
-        max_grad_norm=float(get(cfg, "training.max_grad_norm")),
-        logging_strategy="steps",
-        logging_steps=int(get(cfg, "training.logging_steps")),
-        save_strategy="no",
-        eval_strategy="no",
-        report_to="none",
-        seed=seed,
-        data_seed=seed,
-        bf16=bf16,
-        use_cpu=(device == "cpu"),
-        disable_tqdm=not (progress and is_main_process()),
-        dataloader_num_workers=0,
-        remove_unused_columns=not cached,
-        train_sampling_strategy="group_by_length" if get(cfg, "training.group_by_length") else "random",
-        label_names=["labels"],
-        ddp_find_unused_parameters=False,
-        ddp_timeout=int(get(cfg, "training.ddp_timeout")),
-    )
+    optimizer = _optimizer(torch, net, cfg)
+    args = _training_args(TrainingArguments, cfg, scratch, seed=seed, bf16=bf16, device=device,
+                          progress=progress, cached=cached)
     trainer = Trainer(model=model_for_trainer, args=args, train_dataset=ds,
                       data_collator=collator, optimizers=(optimizer, None))
     t0 = time.time()
@@ -345,6 +286,90 @@ def _fit_transformer(clauses, y, cfg, label_ids, meta, *, progress: bool) -> Tra
         clf._from_hidden = (start, lambda prs: cached_hidden(encoder, tokenizer, prs, inp, start, key=key,
                                                              device=device))
     return clf
+
+
+def _freeze_lower_layers(encoder, train_layers, progress: bool) -> tuple[Any, int]:
+    """``model.train_layers``: fine-tune only the top N blocks (null: all); returns the blocks and
+    the first trained one. The frozen lower part is deterministic, so its output is computed
+    once and cached (``training.cache_frozen``)."""
+    layers = encoder_layers(encoder)
+    start = 0
+    if train_layers is not None and layers is not None:
+        start = max(0, len(layers) - int(train_layers))
+        for p in encoder.embeddings.parameters():
+            p.requires_grad_(False if start > 0 else p.requires_grad)
+        for blk in layers[:start]:
+            for p in blk.parameters():
+                p.requires_grad_(False)
+    elif train_layers is not None:
+        say(f"model.train_layers ignored: {type(encoder).__name__} is not BERT-like; training all layers", progress)
+    return layers, start
+
+
+def _tokenized_dataset(tokenizer, pairs: list[tuple[str, str]], inp: dict, labels_f: np.ndarray) -> Any:
+    from datasets import Dataset
+
+    def tok(batch):
+        enc = encode_pairs(tokenizer, list(zip(batch["text"], batch["context"])), inp,
+                           padding=False, return_tensors=None)
+        return {k: v for k, v in enc.items()}
+
+    ds = Dataset.from_dict({"text": [t for t, _ in pairs], "context": [c for _, c in pairs],
+                            "labels": labels_f.tolist()})
+    return ds.map(tok, batched=True, remove_columns=["text", "context"], desc="tokenizing",
+                  keep_in_memory=True, load_from_cache_file=False)
+
+
+def _optimizer(torch, net, cfg: dict) -> Any:
+    """AdamW with weight decay on the encoder's weights only (not biases, not LayerNorms, not
+    the head) and the head's own learning rate."""
+    head_params = [p for n, p in net.named_parameters() if n.startswith("head.")]
+    enc_decay: list[Any] = []
+    enc_nodecay: list[Any] = []
+    for n, p in net.encoder.named_parameters():
+        if not p.requires_grad:
+            continue
+        (enc_nodecay if (n.endswith("bias") or "LayerNorm" in n or "layer_norm" in n) else enc_decay).append(p)
+    wd = float(get(cfg, "training.weight_decay"))
+    lr = float(get(cfg, "training.learning_rate"))
+    groups = [{"params": enc_decay, "weight_decay": wd, "lr": lr},
+              {"params": enc_nodecay, "weight_decay": 0.0, "lr": lr},
+              {"params": head_params, "weight_decay": 0.0, "lr": float(get(cfg, "training.head_learning_rate"))}]
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=lr)
+
+
+def _training_args(TrainingArguments, cfg: dict, scratch: Path, *, seed: int, bf16: bool, device: str,
+                   progress: bool, cached: bool) -> Any:
+    lr = float(get(cfg, "training.learning_rate"))
+    wd = float(get(cfg, "training.weight_decay"))
+    return TrainingArguments(
+        output_dir=str(scratch),
+        per_device_train_batch_size=int(get(cfg, "training.batch_size")),
+        gradient_accumulation_steps=int(get(cfg, "training.gradient_accumulation_steps")),
+        num_train_epochs=float(get(cfg, "training.epochs")),
+        max_steps=int(get(cfg, "training.max_steps")),
+        learning_rate=lr,
+        weight_decay=wd,
+        warmup_steps=float(get(cfg, "training.warmup_ratio")),
+        lr_scheduler_type=str(get(cfg, "training.lr_scheduler")),
+        max_grad_norm=float(get(cfg, "training.max_grad_norm")),
+        logging_strategy="steps",
+        logging_steps=int(get(cfg, "training.logging_steps")),
+        save_strategy="no",
+        eval_strategy="no",
+        report_to="none",
+        seed=seed,
+        data_seed=seed,
+        bf16=bf16,
+        use_cpu=(device == "cpu"),
+        disable_tqdm=not (progress and is_main_process()),
+        dataloader_num_workers=0,
+        remove_unused_columns=not cached,
+        train_sampling_strategy="group_by_length" if get(cfg, "training.group_by_length") else "random",
+        label_names=["labels"],
+        ddp_find_unused_parameters=False,
+        ddp_timeout=int(get(cfg, "training.ddp_timeout")),
+    )
 
 
 # ------------------------------------------------------------------ frozen-layer cache
@@ -391,7 +416,7 @@ def _torch_dataset_base():
     return torch.utils.data.Dataset
 
 
-class _HiddenDataset(_torch_dataset_base()):
+class _HiddenDataset(_torch_dataset_base()):  # type: ignore[misc]  # torch is imported lazily
     def __init__(self, hidden, labels):
         self.hidden, self.labels = hidden, labels
 
