@@ -88,11 +88,10 @@ def train_cmd(
         for b in backends:
             if b not in ("transformer", "baseline"):
                 raise PolicytagError(f"--cv-backends: unknown backend {b!r} (transformer, baseline)")
-        # cross-validation uses every gold document (the folds do the holding out)
-        if data is None and excluded:
-            from policytag.data import dataset as D
-
-            clauses = D.load_gold(cfg.get("data", {}).get("gold"))
+        # cross-validation runs on the training documents only: the fixed test documents of
+        # labels/splits.yaml never take part in choosing a recipe
+        if excluded:
+            console.print(f"cross-validation on {len(clauses)} clauses; the {len(excluded)} test documents are left out")
         result = cross_validate(clauses, system_variants(cfg, backends, context), cv, progress=not quiet)
         out = report_dir or paths.home() / "reports" / f"cv{cv}-{dt.datetime.now():%Y%m%d-%H%M%S}"
         files = write_cv_report(result, out, command="policytag " + " ".join(sys.argv[1:]))
