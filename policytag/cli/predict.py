@@ -76,12 +76,12 @@ def predict(
 def export_onnx(
     model_dir: Path = typer.Argument(..., help="A transformer model directory written by `policytag train`."),
     output_dir: Optional[Path] = typer.Option(None, "--output", "-o", help="Where to write (default: MODEL_DIR/onnx)."),
-    int8: Optional[bool] = typer.Option(None, "--int8/--no-int8", help="Also write the int8 dynamically quantized model."),
+    int8: Optional[bool] = typer.Option(None, "--int8/--no-int8", help="Also write the int8 model (the fast default)."),
     check: bool = typer.Option(True, "--check/--no-check", help="Compare labels with PyTorch on the shipped clauses."),
     opset: Optional[int] = typer.Option(None, "--opset", help="ONNX opset (default: configs/predict.yaml)."),
-    overrides: List[str] = typer.Option([], "--set", help="Override configs/predict.yaml: --set onnx.per_channel=true"),
+    overrides: List[str] = typer.Option([], "--set", help="Override configs/predict.yaml: --set onnx.method=dynamic"),
 ) -> None:
-    """Export a model to ONNX (fp32 + int8) for fast CPU tagging with `predict --runtime onnx`."""
+    """(Re)write a model's fast CPU runtime, MODEL_DIR/onnx/ (fp32 + int8; `policytag train` already does)."""
     from rich.console import Console
 
     from policytag.modeling import onnx_runtime as onnx_export
@@ -96,21 +96,23 @@ def export_onnx(
                                       settings=settings,
                                       recheck_margin=(cfg.get("predict") or {}).get("onnx_recheck_margin"))
     for variant, path in res.files.items():
-        size = path.stat().st_size / 2**20
-        line = f"wrote {path} ({variant}, {size:.1f} MiB)"
+        size = path.stat().st_size / 1e6
+        line = f"wrote {path} ({variant}, {size:.1f} MB)"
         if variant in res.agreement:
             line += (f": same labels as PyTorch on {res.agreement[variant]:.1%} of {res.n_check} clauses, "
                      f"max probability difference {res.max_abs_diff[variant]:.4f}")
         console.print(line)
-    for variant, agree in res.agreement.items():
-        if variant not in res.files:
-            console.print(f"{variant}: same labels as PyTorch on {agree:.1%} of {res.n_check} clauses")
+    if "int8+recheck" in res.agreement:
+        console.print(f"int8 + fp32 re-check (the default runtime): same labels as PyTorch on "
+                      f"{res.agreement['int8+recheck']:.1%} of {res.n_check} clauses "
+                      f"({res.rechecked} re-checked in fp32)")
     used = "int8+recheck" if "int8+recheck" in res.agreement else "int8"
     low = {v: a for v, a in res.agreement.items() if a < 0.99 and v in ("fp32", used)}
     if low:
         console.print(f"[yellow]warning: label agreement below 99% for {', '.join(low)}; "
-                      "prefer --onnx-variant fp32 or the PyTorch runtime for this model[/]")
-    console.print(f"use it with: policytag predict INPUT... --model {model_dir} --runtime onnx -o OUT.csv")
+                      "prefer --onnx-variant fp32 or --runtime torch for this model[/]")
+    if output_dir is None:
+        console.print(f"`policytag predict INPUT... --model {model_dir} -o OUT.csv` now uses it on a CPU")
 
 
 def register(app: typer.Typer) -> None:

@@ -138,7 +138,8 @@ def fast_runtime_status(model_dir: str | os.PathLike, meta: dict | None = None) 
     if meta.get("backend") != "transformer":
         return False, f"a {meta.get('backend')} model needs none"
     info = ox.onnx_info(d)
-    if info is None or not (ox.onnx_dir(d) / ox.INT8_FILE).exists():
+    if info is None or not all((ox.onnx_dir(d) / f).exists() for f in (info.get("files") or {}).values()) \
+            or not (ox.onnx_dir(d) / ox.INT8_FILE).exists():
         return False, "it has no fast runtime (onnx/)"
     problem = ox.stale_reason(d, info, meta)
     return (problem is None), (problem or "")

@@ -154,15 +154,25 @@ def export_onnx(model_dir: str | os.PathLike, output_dir: str | os.PathLike | No
         if quantize:
             qinfo = quantize_int8(full, tmp / INT8_FILE, settings, model_dir=model_dir, meta=meta)
             files["int8"] = INT8_FILE
+        smooth_scales = (qinfo or {}).pop("_smooth_scales", {})
         sharing = {}
         if share:
-            for variant, src, dst in (("fp32", full, tmp / FP32_FILE), ("int8", tmp / INT8_FILE, tmp / INT8_FILE)):
-                if variant not in files:
-                    continue
-                m = onnx.load(str(src))
-                sharing[variant] = share_weights(m, model_dir / WEIGHTS_FILE)
-                onnx.save(m, str(dst))
+            index = WeightsIndex(model_dir / WEIGHTS_FILE)
+            m = onnx.load(str(full))
+            sources = index.sources(m)
+            sharing["fp32"] = share_weights(m, model_dir / WEIGHTS_FILE, index=index)
+            onnx.save(m, str(tmp / FP32_FILE))
+            del m
             full.unlink()
+            if "int8" in files:
+                m = onnx.load(str(tmp / INT8_FILE))
+                derived = (derive_int8_weights(m, index, sources, smooth_scales, derived_file(tmp / INT8_FILE))
+                           if settings.get("derive_int8", True) else {})
+                sharing["int8"] = {**share_weights(m, model_dir / WEIGHTS_FILE, index=index), **derived}
+                onnx.save(m, str(tmp / INT8_FILE))
+                del m
+                if derived.get("derived"):
+                    files["int8_derived"] = derived_file(tmp / INT8_FILE).name
         else:
             os.replace(full, tmp / FP32_FILE)
         info = {
@@ -175,7 +185,8 @@ def export_onnx(model_dir: str | os.PathLike, output_dir: str | os.PathLike | No
             "opset": opset,
             "quantization": qinfo,
             "shared_weights": ({"file": WEIGHTS_FILE, **weights_fingerprint(model_dir / WEIGHTS_FILE),
-                                "graphs": sharing} if share else None),
+                                "graphs": sharing, "what": "fp32 weights read from model.safetensors; int8 weights "
+                                "recomputed from it at load (checked bit for bit at export)"} if share else None),
             "recheck": {"margin": margin, "units": "log-odds", "what": "int8 clauses with a label this close "
                         "to its threshold are computed again in fp32"},
             "exporter": "torch.onnx.export (TorchScript-based, dynamo=False)",
@@ -192,7 +203,7 @@ def export_onnx(model_dir: str | os.PathLike, output_dir: str | os.PathLike | No
 
         info["checksums"] = {name: sha256_file(tmp / name) for name in sorted(files.values())}
         (tmp / ONNX_META_FILE).write_text(json.dumps(info, ensure_ascii=False, indent=2), encoding="utf-8")
-        result.files = {k: out_dir / v for k, v in files.items()}
+        result.files = {k: out_dir / v for k, v in files.items() if k in VARIANT_FILES}
         result.info = info
 
     write_dir_atomic(out_dir, fill)
@@ -210,6 +221,8 @@ def _check(model, model_dir: Path, tmp: Path, files: dict, meta: dict, clauses, 
     checks: dict[str, Any] = {"n_clauses": len(clauses)}
     got = {}
     for variant, fname in files.items():
+        if variant not in VARIANT_FILES:
+            continue
         clf = OnnxClassifier._from_files(model_dir, tmp / fname, meta, variant, recheck_margin=0.0)
         got[variant] = clf.predict_proba(clauses)
     if margin > 0 and "int8" in got:
@@ -290,7 +303,62 @@ def weights_fingerprint(path: Path) -> dict:
     return {"size": path.stat().st_size, "header_sha256": hashlib.sha256(raw).hexdigest()}
 
 
-def share_weights(model, weights_path: Path, min_bytes: int = 4096) -> dict:
+class WeightsIndex:
+    """The float32 tensors of a safetensors file, found by content (as stored, or transposed)."""
+
+    def __init__(self, weights_path: Path):
+        self.path = Path(weights_path)
+        header, start, _ = _safetensors_header(self.path)
+        self.mm = np.memmap(self.path, dtype=np.uint8, mode="r")
+        self.index: dict[tuple, tuple[int, int, bool, tuple]] = {}
+        for name, spec in header.items():
+            if name == "__metadata__" or spec.get("dtype") != "F32":
+                continue
+            a, b = spec["data_offsets"]
+            shape = tuple(spec["shape"])
+            arr = self.array(start + a, b - a, shape)
+            self.index[(shape, hashlib.sha1(arr.tobytes()).digest())] = (start + a, b - a, False, shape)
+            if len(shape) == 2:
+                t = np.ascontiguousarray(arr.T)
+                self.index.setdefault((t.shape, hashlib.sha1(t.tobytes()).digest()), (start + a, b - a, True, shape))
+
+    def array(self, offset: int, length: int, shape) -> np.ndarray:
+        return np.frombuffer(self.mm[offset:offset + length], dtype="<f4").reshape(tuple(shape))
+
+    def find(self, arr: np.ndarray) -> tuple[int, int, bool, tuple] | None:
+        """(offset, length, transposed, stored shape) of a tensor equal to ``arr`` (or to its transpose)."""
+        return self.index.get((tuple(arr.shape), hashlib.sha1(np.ascontiguousarray(arr).tobytes()).digest()))
+
+    def sources(self, model, min_bytes: int = 4096) -> dict[str, tuple]:
+        """``initializer name -> find()`` for the float initializers of ``model`` found in the file."""
+        from onnx import TensorProto, numpy_helper
+
+        out = {}
+        for init in model.graph.initializer:
+            if init.data_type == TensorProto.FLOAT and init.data_location != TensorProto.EXTERNAL:
+                arr = numpy_helper.to_array(init)
+                if arr.nbytes >= min_bytes:
+                    hit = self.find(arr)
+                    if hit is not None:
+                        out[init.name] = hit
+        return out
+
+
+def _set_external(init, location: str, offset: int = 0, length: int | None = None) -> None:
+    from onnx import TensorProto
+
+    init.ClearField("raw_data")
+    init.ClearField("float_data")
+    init.ClearField("int32_data")
+    init.data_location = TensorProto.EXTERNAL
+    del init.external_data[:]
+    pairs = [("location", location), ("offset", str(offset))] + ([("length", str(length))] if length else [])
+    for k, v in pairs:
+        e = init.external_data.add()
+        e.key, e.value = k, v
+
+
+def share_weights(model, weights_path: Path, min_bytes: int = 4096, index: WeightsIndex | None = None) -> dict:
     """Point the graph's float initializers at the identical tensors of ``weights_path`` (in place).
 
     An initializer equal to a stored tensor becomes external data (``location`` =
@@ -300,35 +368,21 @@ def share_weights(model, weights_path: Path, min_bytes: int = 4096) -> dict:
     byte counts."""
     from onnx import TensorProto, helper, numpy_helper
 
-    header, start, _ = _safetensors_header(weights_path)
-    mm = np.memmap(weights_path, dtype=np.uint8, mode="r")
-    index: dict[tuple, tuple[int, int, bool, tuple]] = {}
-    for name, spec in header.items():
-        if name == "__metadata__" or spec.get("dtype") != "F32":
-            continue
-        a, b = spec["data_offsets"]
-        shape = tuple(spec["shape"])
-        arr = np.frombuffer(mm[start + a:start + b], dtype="<f4").reshape(shape)
-        index[(shape, hashlib.sha1(arr.tobytes()).digest())] = (start + a, b - a, False, shape)
-        if len(shape) == 2:
-            t = np.ascontiguousarray(arr.T)
-            index.setdefault((t.shape, hashlib.sha1(t.tobytes()).digest()), (start + a, b - a, True, shape))
+    index = index or WeightsIndex(weights_path)
     shared = embedded = 0
     transposes = []
     for init in model.graph.initializer:
-        if init.data_type != TensorProto.FLOAT or init.data_location == TensorProto.EXTERNAL:
+        if init.data_location == TensorProto.EXTERNAL:
+            continue
+        if init.data_type != TensorProto.FLOAT:
             embedded += len(init.raw_data)
             continue
         arr = numpy_helper.to_array(init)
-        if arr.nbytes < min_bytes:
-            embedded += arr.nbytes
-            continue
-        hit = index.get((tuple(arr.shape), hashlib.sha1(np.ascontiguousarray(arr).tobytes()).digest()))
+        hit = index.find(arr) if arr.nbytes >= min_bytes else None
         if hit is None:
             embedded += arr.nbytes
             continue
         offset, length, transposed, stored_shape = hit
-        target = init
         if transposed:
             src_name = init.name + "__stored"
             transposes.append(helper.make_node("Transpose", [src_name], [init.name], perm=[1, 0],
@@ -336,18 +390,93 @@ def share_weights(model, weights_path: Path, min_bytes: int = 4096) -> dict:
             init.name = src_name
             del init.dims[:]
             init.dims.extend(stored_shape)
-        target.ClearField("raw_data")
-        target.ClearField("float_data")
-        target.data_location = TensorProto.EXTERNAL
-        del target.external_data[:]
-        for k, v in (("location", WEIGHTS_FILE), ("offset", str(offset)), ("length", str(length))):
-            e = target.external_data.add()
-            e.key, e.value = k, v
+        _set_external(init, WEIGHTS_FILE, offset, length)
         shared += length
     for node in reversed(transposes):
         model.graph.node.insert(0, node)
-    del mm
-    return {"shared_bytes": int(shared), "embedded_float_bytes": int(embedded), "transposed": len(transposes)}
+    return {"shared_bytes": int(shared), "embedded_bytes": int(embedded), "transposed": len(transposes)}
+
+
+DERIVED_LOCATION = "policytag-derived-at-load"  # external-data name of the int8 weights recomputed at load
+
+
+def derived_file(onnx_path: Path) -> Path:
+    return Path(onnx_path).with_name(Path(onnx_path).stem + ".derived.npz")
+
+
+def _int8_from(fp32: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """``quantize_dynamic``'s symmetric per-channel int8 of a ``[K, N]`` MatMul weight (channel = column)."""
+    q = np.round(fp32.astype(np.float32) / scale.astype(np.float32)[None, :])
+    np.clip(q, -128, 127, out=q)
+    return q.astype(np.int8)
+
+
+def derive_int8_weights(model, index: WeightsIndex, sources: dict, smooth_scales: dict, out_file: Path) -> dict:
+    """Drop from the int8 graph (in place) every int8 weight that can be recomputed exactly from
+    ``model.safetensors`` (+ its smoothing vector and the stored per-channel scales), and write the
+    recipe to ``out_file``. Each is recomputed here and compared bit for bit first; a weight
+    that does not match stays in the graph. Returns counts."""
+    from onnx import TensorProto, numpy_helper
+
+    inits = {t.name: t for t in model.graph.initializer}
+    recipe: dict[str, dict] = {}
+    arrays: dict[str, np.ndarray] = {}
+    kept_bytes = 0
+    for name, init in inits.items():
+        if not name.endswith("_quantized") or init.data_type != TensorProto.INT8 or len(init.dims) != 2:
+            continue
+        base = name[: -len("_quantized")]
+        src = sources.get(base)
+        scale_t, zp_t = inits.get(base + "_scale"), inits.get(base + "_zero_point")
+        if src is None or scale_t is None or zp_t is None:
+            kept_bytes += len(init.raw_data)
+            continue
+        q_stored = numpy_helper.to_array(init)
+        scale = numpy_helper.to_array(scale_t).astype(np.float32).reshape(-1)
+        if np.any(numpy_helper.to_array(zp_t) != 0) or scale.shape[0] != q_stored.shape[1]:
+            kept_bytes += q_stored.nbytes
+            continue
+        offset, length, transposed, shape = src
+        w = index.array(offset, length, shape)
+        a = w.T if transposed else w
+        sm = smooth_scales.get(base)
+        if sm is not None:
+            a = (a * sm[:, None]).astype(np.float32)
+        if not np.array_equal(_int8_from(a, scale), q_stored):
+            kept_bytes += q_stored.nbytes
+            continue
+        k = f"w{len(recipe)}"
+        recipe[name] = {"key": k, "offset": offset, "length": length, "shape": list(shape), "transposed": transposed,
+                        "smooth": sm is not None}
+        arrays[f"{k}_scale"] = scale
+        if sm is not None:
+            arrays[f"{k}_smooth"] = np.asarray(sm, dtype=np.float32)
+        _set_external(init, DERIVED_LOCATION)
+    if recipe:
+        np.savez(out_file, recipe=np.array(json.dumps(recipe)), **arrays)
+    return {"derived": len(recipe), "derived_bytes": int(sum(int(np.prod(r["shape"])) for r in recipe.values())),
+            "stored_int8_bytes": int(kept_bytes)}
+
+
+def derived_initializers(onnx_path: Path, weights: Path | None) -> tuple[list[str], list]:
+    """(names, arrays) of the int8 weights an int8 graph recomputes at load (empty when none)."""
+    f = derived_file(onnx_path)
+    if not f.exists():
+        return [], []
+    if weights is None or not weights.exists():
+        raise ModelNotFoundError(f"{onnx_path} recomputes its int8 weights from model.safetensors, which is missing")
+    z = np.load(f)
+    recipe = json.loads(str(z["recipe"]))
+    mm = np.memmap(weights, dtype=np.uint8, mode="r")
+    names, arrays = [], []
+    for name, r in recipe.items():
+        w = np.frombuffer(mm[r["offset"]:r["offset"] + r["length"]], dtype="<f4").reshape(r["shape"])
+        a = w.T if r["transposed"] else w
+        if r["smooth"]:
+            a = (a * z[r["key"] + "_smooth"][:, None]).astype(np.float32)
+        names.append(name)
+        arrays.append(np.ascontiguousarray(_int8_from(a, z[r["key"] + "_scale"])))
+    return names, arrays
 
 
 # --------------------------------------------------------------------------- int8
@@ -407,6 +536,7 @@ def quantize_int8(fp32_path: str | os.PathLike, int8_path: str | os.PathLike, se
 
             m = onnx.load(str(fp32_path))
             qa["smoothed"] = smooth_outliers(m, Path(model_dir), meta, qa["smooth_factor"], qa["n_calibration"])
+            qa["_smooth_scales"] = qa["smoothed"].pop("scales")
             src = m
         log = logging.getLogger()
         level = log.level
@@ -473,7 +603,7 @@ def smooth_outliers(model, model_dir: Path, meta: dict | None, factor: float, n_
         if node.op_type == "MatMul" and node.input[1] in inits and len(inits[node.input[1]].dims) == 2:
             groups.setdefault(node.input[0], []).append(node)
     if not groups:
-        return {"groups": 0, "channels": 0}
+        return {"groups": 0, "channels": 0, "scales": {}}
     probe = onnx.ModelProto()
     probe.CopyFrom(model)
     names = list(groups)
@@ -496,6 +626,7 @@ def smooth_outliers(model, model_dir: Path, meta: dict | None, factor: float, n_
     del sess
     n_channels = 0
     muls = []
+    scales: dict[str, np.ndarray] = {}
     for nm, group in groups.items():
         a = np.maximum(amax[nm], 1e-6)
         s = np.maximum(1.0, a / (factor * np.median(a))).astype(np.float32)
@@ -507,6 +638,7 @@ def smooth_outliers(model, model_dir: Path, meta: dict | None, factor: float, n_
         out = nm + "__smoothed"
         for node in group:
             node.input[0] = out
+            scales[node.input[1]] = s
             w = numpy_helper.to_array(inits[node.input[1]])
             inits[node.input[1]].CopyFrom(numpy_helper.from_array((w * s[:, None]).astype(np.float32),
                                                                   node.input[1]))
@@ -515,7 +647,8 @@ def smooth_outliers(model, model_dir: Path, meta: dict | None, factor: float, n_
     first = {id(g): nodes.index(g) for g, _ in muls}
     for g, mul in sorted(muls, key=lambda gm: -first[id(gm[0])]):
         model.graph.node.insert(first[id(g)], mul)
-    return {"groups": len(muls), "channels": n_channels, "factor": factor, "calibration_clauses": len(pairs)}
+    return {"groups": len(muls), "channels": n_channels, "factor": factor, "calibration_clauses": len(pairs),
+            "scales": scales}
 
 
 def _quantize_blockwise(fp32_path, int8_path, qa: dict) -> None:
@@ -595,14 +728,22 @@ def _session(onnx_path: Path, threads: int | None = None, weights: Path | None =
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if threads:
         opts.intra_op_num_threads = int(threads)
+    keep: list = []
     if weights is not None:  # the graphs' external data "model.safetensors" is the model dir's file
-        keep = np.memmap(weights, dtype=np.uint8, mode="r")
-        opts.add_external_initializers_from_files_in_memory([WEIGHTS_FILE], [keep], [len(keep)])
+        mm = np.memmap(weights, dtype=np.uint8, mode="r")
+        opts.add_external_initializers_from_files_in_memory([WEIGHTS_FILE], [mm], [len(mm)])
+        keep.append(mm)
+    names, arrays = derived_initializers(Path(onnx_path), weights)
+    if names:
+        values = [ort.OrtValue.ortvalue_from_numpy(a) for a in arrays]
+        opts.add_external_initializers(names, values)
+        keep += arrays + values  # ONNX Runtime may use these buffers for the session's lifetime
     try:
         sess = ort.InferenceSession(str(onnx_path), sess_options=opts, providers=["CPUExecutionProvider"])
     except Exception as e:  # noqa: BLE001
         raise ModelNotFoundError(f"{onnx_path} cannot be loaded by ONNX Runtime ({e}); "
                                  "run `policytag export-onnx` again") from None
+    sess._policytag_buffers = keep
     return sess
 
 
