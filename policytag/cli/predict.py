@@ -68,9 +68,9 @@ def predict(
         from policytag.errors import PolicytagError
 
         raise PolicytagError("--address, --num-workers and --format go with --engine ray")
-    result = batch.run_predict(opts)
-    batch.print_report(result, level=opts.level)
-    raise typer.Exit(code=result.exit_code)
+    local = batch.run_predict(opts)
+    batch.print_report(local, level=opts.level)
+    raise typer.Exit(code=local.exit_code)
 
 
 def export_onnx(

@@ -138,9 +138,9 @@ def export_onnx(model_dir: str | os.PathLike, output_dir: str | os.PathLike | No
     out_dir = Path(output_dir) if output_dir else onnx_dir(model_dir)
     result = ExportResult(directory=out_dir, files={})
 
-    sample = model.encode(["加强科普基础设施建设。", "到2025年,建设省级科普基地350家以上。"], return_tensors="pt")
+    sample = model.encode(["加强科普基础设施建设。", "到2025年,建设省级科普基地350家以上。"], return_tensors="pt")  # type: ignore[attr-defined]  # export_onnx loads a transformer model dir (checked by from_pretrained)
     input_names = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in sample]
-    wrapped = _ProbabilityNet.build(_cpu_eager(model.net), input_names)
+    wrapped = _ProbabilityNet.build(_cpu_eager(model.net), input_names)  # type: ignore[attr-defined]  # as above
     args = tuple(sample[k].cpu() for k in input_names)
     margin = recheck_default() if recheck_margin is None else float(recheck_margin)
 
@@ -453,7 +453,7 @@ def derive_int8_weights(model, index: WeightsIndex, sources: dict, smooth_scales
             arrays[f"{k}_smooth"] = np.asarray(sm, dtype=np.float32)
         _set_external(init, DERIVED_LOCATION)
     if recipe:
-        np.savez(out_file, recipe=np.array(json.dumps(recipe)), **arrays)
+        np.savez(out_file, recipe=np.array(json.dumps(recipe)), **arrays)  # type: ignore[arg-type]  # numpy stub types **kwds of savez as bool
     return {"derived": len(recipe), "derived_bytes": int(sum(int(np.prod(r["shape"])) for r in recipe.values())),
             "stored_int8_bytes": int(kept_bytes)}
 
@@ -504,7 +504,7 @@ def _quant_args(settings: dict) -> dict:
     if method == "smooth-dynamic":
         qa["smooth_factor"] = float(settings.get("smooth_factor", 4.0))
         qa["n_calibration"] = int(settings.get("n_calibration", 200))
-        qa["description"] += ("; before that, activation channels whose calibration maximum exceeds "
+        qa["description"] = str(qa["description"]) + ("; before that, activation channels whose calibration maximum exceeds "
                               f"{qa['smooth_factor']:g}x the median channel's are scaled down by that ratio "
                               "and the weight rows up (outlier migration)")
     return qa
@@ -622,13 +622,13 @@ def smooth_outliers(model, model_dir: Path, meta: dict | None, factor: float, n_
         valid = feed["attention_mask"].reshape(-1).astype(bool)
         for nm, out in zip(names, sess.run(names, feed)):
             v = np.abs(out.reshape(-1, out.shape[-1])[valid]).max(axis=0)
-            amax[nm] = v if amax[nm] is None else np.maximum(amax[nm], v)
+            amax[nm] = v if amax[nm] is None else np.maximum(amax[nm], v)  # type: ignore[call-overload]  # amax[nm] is an array once set
     del sess
     n_channels = 0
     muls = []
     scales: dict[str, np.ndarray] = {}
     for nm, group in groups.items():
-        a = np.maximum(amax[nm], 1e-6)
+        a = np.maximum(amax[nm], 1e-6)  # type: ignore[call-overload]  # every group has seen a batch
         s = np.maximum(1.0, a / (factor * np.median(a))).astype(np.float32)
         if not np.any(s > 1.0):
             continue
@@ -764,7 +764,7 @@ def stale_reason(model_dir: Path, info: dict, meta: dict) -> str | None:
     return None
 
 
-class OnnxClassifier(_base()):
+class OnnxClassifier(_base()):  # type: ignore[misc]  # the base class is resolved lazily (torch-free import)
     """A ``PolicyClassifier`` whose network runs in ONNX Runtime (CPU), without torch.
 
     Same inputs, thresholds, label order and ``predict`` as the PyTorch model it was
@@ -845,8 +845,8 @@ class OnnxClassifier(_base()):
         from policytag.modeling.fast_runtime import FastTokenizer
 
         onnx_path = Path(onnx_path)
-        weights = Path(model_dir) / WEIGHTS_FILE
-        weights = weights if weights.exists() else None  # the graphs may read their weights from it
+        weights_file = Path(model_dir) / WEIGHTS_FILE
+        weights = weights_file if weights_file.exists() else None  # the graphs may read their weights from it
         session = _session(onnx_path, threads, weights)
         tokenizer = FastTokenizer.from_dir(model_dir)
         label_ids = meta["label_ids"]
