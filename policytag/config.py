@@ -143,6 +143,7 @@ class PredictOptions:
 class OnnxOptions:
     write_at_training: bool
     share_weights: bool
+    derive_int8: bool
     opset: int
     quantize: bool
     method: str
