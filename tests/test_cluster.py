@@ -80,7 +80,10 @@ def _assert_same_rows(local, other):
         assert set(a) == set(b)
         for k, v in a.items():
             if k.startswith("p_"):
-                assert abs(v - b[k]) <= 2e-3, (a["clause_id"], k, v, b[k])
+                # the default CPU runtime is dynamic int8: activation scales are computed per batch, and
+                # Ray batches (chunks of 16) differ from local ones, so scores differ slightly; labels
+                # near a threshold are recomputed in fp32 and must be identical (checked above)
+                assert abs(v - b[k]) <= 1e-2, (a["clause_id"], k, v, b[k])
             else:
                 assert b[k] == v, (a["clause_id"], k)
 
