@@ -495,7 +495,7 @@ class AppService:
             rc = self.config.get("retrain") or {}
             self.retrain_job = RetrainJob(config=rc.get("config", "default"), overrides=list(rc.get("overrides") or []),
                                           registry=self.registry, store=self.store,
-                                          mode=rc.get("mode", "process")).start()
+                                          mode=rc["mode"]).start()
             return True
 
     def promote(self, version: str, token: str | None = None) -> str:
