@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Sequence
 
 from policytag.analysis.agencies import AgencyAnalysis, mentions_table
-from policytag.analysis.plotting import NO_CJK_FONT, apply_font, heatmap, setup_matplotlib
+from policytag.analysis.plotting import NO_CJK_FONT, apply_font, heatmap, save_figure, setup_matplotlib
 from policytag.analysis.xlsx import Sheet, write_workbook
 from policytag.errors import InputError
 
@@ -77,16 +77,5 @@ def plot_agency_matrix(analysis: AgencyAnalysis, path: str | os.PathLike, top: i
     if caption:
         fig.text(0.01, 0.002, caption, fontsize=9, color="#444444", ha="left", va="bottom")
         fig.get_layout_engine().set(rect=(0, 0.03, 1, 0.97))
-    _save(fig, plt, path, dpi)
+    save_figure(fig, path, dpi)
     return warnings
-
-
-def _save(fig, plt, path: Path, dpi: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    try:
-        fig.savefig(tmp, dpi=dpi, format=path.suffix[1:].lower())
-        os.replace(tmp, path)
-    finally:
-        plt.close(fig)
-        tmp.unlink(missing_ok=True)

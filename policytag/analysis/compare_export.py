@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from policytag.analysis.compare import NONE_ID, Comparison
-from policytag.analysis.plotting import NO_CJK_FONT, apply_font, heatmap, setup_matplotlib
+from policytag.analysis.plotting import NO_CJK_FONT, apply_font, heatmap, save_figure, setup_matplotlib
 from policytag.analysis.xlsx import Sheet, write_workbook
 from policytag.errors import InputError
 
@@ -189,12 +189,5 @@ def plot_comparison(comparison: Comparison, path: str | os.PathLike, source: str
     fig.colorbar(imd, ax=diff_axes, shrink=0.8, label="百分点")
     fig.text(0.01, 0.002, caption(c, source), fontsize=9, color="#444444", ha="left", va="bottom")
     fig.get_layout_engine().set(h_pad=0.25, rect=(0, 0.03, 1, 0.97))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    try:
-        fig.savefig(tmp, dpi=dpi, format=path.suffix[1:].lower())
-        os.replace(tmp, path)
-    finally:
-        plt.close(fig)
-        tmp.unlink(missing_ok=True)
+    save_figure(fig, path, dpi)
     return warnings

@@ -8,6 +8,8 @@ import subprocess
 from pathlib import Path
 from typing import Any, Sequence
 
+from policytag.fileio import atomic_write
+
 CJK_FAMILIES = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Noto Sans SC", "Source Han Sans SC", "Source Han Sans CN",
                 "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", "Microsoft YaHei", "SimHei", "PingFang SC",
                 "Heiti SC", "AR PL UMing CN", "Noto Serif CJK SC")
@@ -99,3 +101,16 @@ def heatmap(ax: Any, values: Any, rows: Sequence[str], cols: Sequence[str], *, c
             ax.text(j, i, (("+" if signed and v > 0 else "") + fmt.format(v)), ha="center", va="center",
                     fontsize=7.5, color="white" if strong else "#222222")
     return im
+
+
+def save_figure(fig: Any, path: str | Path, dpi: int) -> Path:
+    """Write a matplotlib figure to ``path`` (format from its suffix) through the one atomic
+    writer (:func:`policytag.fileio.atomic_write`), then close it."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    try:
+        return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format=path.suffix[1:].lower()))
+    finally:
+        plt.close(fig)
+

@@ -7,7 +7,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Sequence
 
-from policytag.analysis.plotting import NO_CJK_FONT, apply_font, setup_matplotlib
+from policytag.analysis.plotting import NO_CJK_FONT, apply_font, save_figure, setup_matplotlib
 from policytag.analysis.targets import Target, targets_table
 from policytag.analysis.xlsx import Sheet, write_workbook
 from policytag.errors import InputError
@@ -84,12 +84,5 @@ def plot_targets(targets: Sequence[Target], path: str | os.PathLike, taxonomy=No
     if caption:
         fig.text(0.01, 0.002, caption, fontsize=9, color="#444444", ha="left", va="bottom")
         fig.get_layout_engine().set(rect=(0, 0.03, 1, 0.97))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    try:
-        fig.savefig(tmp, dpi=dpi, format=path.suffix[1:].lower())
-        os.replace(tmp, path)
-    finally:
-        plt.close(fig)
-        tmp.unlink(missing_ok=True)
+    save_figure(fig, path, dpi)
     return warnings
