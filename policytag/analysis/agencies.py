@@ -29,6 +29,7 @@ from typing import Any, Iterable, Sequence
 import yaml
 
 from policytag.data.taxonomy import Taxonomy, load_taxonomy
+from policytag.text.segmentation import split_outside_brackets
 
 ALIASES_FILE = Path(__file__).with_name("agency_aliases.yaml")
 LEVELS = ("县市区", "区县", "县区", "自治区", "自治州", "省", "市", "州", "盟", "区", "县", "旗", "镇", "乡", "街道")
@@ -37,7 +38,6 @@ SUPPORT_WORDS = ("配合", "参与", "协助", "协同", "参加", "协办")
 _LABEL_ROLE = [(re.compile(r"(?:牵头单位|牵头部门|主办单位|责任主体)\s*[:：]"), "lead"),
                (re.compile(r"(?:配合单位|参与单位|协办单位|协同单位)\s*[:：]"), "support"),
                (re.compile(r"(?:责任单位|责任部门)\s*[:：]"), None)]
-_SEP = re.compile(r"[、，,；;]|\s+")
 _NONE_ZH = "无"
 
 
@@ -123,7 +123,7 @@ def split_agency_names(raw: str | Iterable[str]) -> list[tuple[str, str | None, 
             label_role, pos = role, b
         pieces.append((text[pos:], label_role))
         for chunk, role in pieces:
-            for name in _split_outside_brackets(chunk):
+            for name in split_outside_brackets(chunk):
                 for part in re.split(r"等(?=[\u4e00-\u9fff])", name):
                     part = re.sub(r"等(?:单位|部门|有关单位|有关部门|相关单位|相关部门)?$", "", part.strip()).strip()
                     part = re.sub(r"^(?:由|及|和|以及)", "", part).strip()
@@ -136,24 +136,6 @@ def split_agency_names(raw: str | Iterable[str]) -> list[tuple[str, str | None, 
                         out.append((name2, word_role, "牵头" if word_role == "lead" else "配合"))
                     else:
                         out.append((name2, role, "label" if role else None))
-    return out
-
-
-def _split_outside_brackets(s: str) -> list[str]:
-    out: list[str] = []
-    depth = 0
-    cur: list[str] = []
-    for ch in s + "、":
-        if ch in "(（":
-            depth += 1
-        elif ch in ")）":
-            depth = max(0, depth - 1)
-        if depth == 0 and _SEP.fullmatch(ch):
-            if "".join(cur).strip():
-                out.append("".join(cur).strip())
-            cur = []
-        else:
-            cur.append(ch)
     return out
 
 

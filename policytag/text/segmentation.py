@@ -128,27 +128,36 @@ _AGENCY_SPLIT = re.compile(r"[、，,；;]|\s+")
 _AGENCY_LABEL = re.compile(r"(?:牵头单位|责任单位|责任部门|牵头部门|配合单位|参与单位|责任主体)\s*[:：]")
 
 
-def split_agencies(names: str) -> list[str]:
-    """``市教育局、市科协等，各区镇`` -> ``["市教育局", "市科协", "各区镇"]``. Separators are
-    、，,；; (not inside brackets); a trailing 等 is dropped."""
-    names = _AGENCY_LABEL.sub("、", names)
+def split_outside_brackets(text: str, sep: re.Pattern = _AGENCY_SPLIT) -> list[str]:
+    """The non-empty, stripped pieces of ``text`` between separators (``sep``: one character
+    or a run of spaces) that are not inside ( ) / （ ）."""
     out: list[str] = []
     depth = 0
     cur: list[str] = []
-    for ch in names + "、":
+    for ch in text + "、":
         if ch in "(（":
             depth += 1
         elif ch in ")）":
             depth = max(0, depth - 1)
-        if depth == 0 and _AGENCY_SPLIT.fullmatch(ch):
-            name = "".join(cur).strip()
-            if name.endswith("等") and len(name) > 1:
-                name = name[:-1]
-            if name and name not in out:
-                out.append(name)
+        if depth == 0 and sep.fullmatch(ch):
+            piece = "".join(cur).strip()
+            if piece:
+                out.append(piece)
             cur = []
         else:
             cur.append(ch)
+    return out
+
+
+def split_agencies(names: str) -> list[str]:
+    """``市教育局、市科协等，各区镇`` -> ``["市教育局", "市科协", "各区镇"]``. Separators are
+    、，,；; (not inside brackets); a trailing 等 is dropped."""
+    out: list[str] = []
+    for name in split_outside_brackets(_AGENCY_LABEL.sub("、", names)):
+        if name.endswith("等") and len(name) > 1:
+            name = name[:-1]
+        if name and name not in out:
+            out.append(name)
     return out
 
 
