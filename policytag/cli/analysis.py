@@ -8,7 +8,7 @@ print a short summary.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional, Sequence
 
 import typer
 
@@ -54,6 +54,12 @@ def _all_rows(sets: list[InputSet]) -> list[dict]:
                 seen.add(key)
                 rows.append(r)
     return rows
+
+
+def _report_written(console: Any, warnings: Sequence[str], out: Path, fig: Path | None) -> None:
+    for w in warnings:
+        console.print(f"[yellow]warning[/yellow]: {w}", highlight=False, soft_wrap=True)
+    console.print(f"wrote {out}" + (f" and {fig}" if fig else ""), highlight=False, soft_wrap=True)
 
 
 def compare_command(
@@ -102,9 +108,7 @@ def compare_command(
     for title, part in ((f"largest growth {b} − {a}", ch.head(3)), (f"largest shrink {b} − {a}", ch.tail(3).iloc[::-1])):
         console.print(title + ": " + "; ".join(f"{zh(r.theme)}×{zh(r.measure)} {r.diff_pp:+.1f} pp"
                                               for r in part.itertuples()), highlight=False, soft_wrap=True)
-    for w in warnings:
-        console.print(f"[yellow]warning[/yellow]: {w}", highlight=False, soft_wrap=True)
-    console.print(f"wrote {out}" + (f" and {fig}" if fig else ""), highlight=False, soft_wrap=True)
+    _report_written(console, warnings, out, fig)
 
 
 def agencies_command(
@@ -134,9 +138,7 @@ def agencies_command(
     console.print(f"{len(analysis.measures)} agencies in {len({(m.doc_id, m.clause_id) for m in analysis.mentions})} "
                   f"clauses of {len(analysis.by_doc_measures)} document(s)", highlight=False)
     console.print(analysis.roles.head(10).to_string(index=False), highlight=False, soft_wrap=True)
-    for w in warnings:
-        console.print(f"[yellow]warning[/yellow]: {w}", highlight=False, soft_wrap=True)
-    console.print(f"wrote {out}" + (f" and {fig}" if fig else ""), highlight=False, soft_wrap=True)
+    _report_written(console, warnings, out, fig)
 
 
 def targets_command(
@@ -168,9 +170,7 @@ def targets_command(
                   f"{len(rows)} clauses", highlight=False)
     for t in targets[:8]:
         console.print(f"  {t.doc_id}  {t.indicator}  {t.text}  {t.deadline or ''}", highlight=False, soft_wrap=True)
-    for w in warnings:
-        console.print(f"[yellow]warning[/yellow]: {w}", highlight=False, soft_wrap=True)
-    console.print(f"wrote {out}" + (f" and {fig}" if fig else ""), highlight=False, soft_wrap=True)
+    _report_written(console, warnings, out, fig)
 
 
 def register(app: typer.Typer) -> None:

@@ -206,6 +206,19 @@ def _clause_fields(clause: Clause | Mapping | str) -> dict[str, str]:
     return out
 
 
+def _after(since: str | datetime | None, after_id: int | None) -> tuple[list[str], list[Any]]:
+    """SQL conditions (and their arguments) for rows created after ``since`` / ``after_id``."""
+    where: list[str] = []
+    args: list[Any] = []
+    if since is not None:
+        where.append("created_at > ?")
+        args.append(_as_utc_iso(since))
+    if after_id is not None:
+        where.append("id > ?")
+        args.append(int(after_id))
+    return where, args
+
+
 # --------------------------------------------------------------------------- store
 
 @dataclass
@@ -381,16 +394,9 @@ class CorrectionStore:
         ``latest_only``: one row per clause (its latest correction). ``since`` (time) and
         ``after_id`` keep rows created after that point; ``contains`` filters on the text.
         """
-        where: list[str] = []
-        args: list[Any] = []
+        where, args = _after(since, after_id)
         if latest_only:
-            where.append("id IN (SELECT MAX(id) FROM corrections GROUP BY clause_key)")
-        if since is not None:
-            where.append("created_at > ?")
-            args.append(_as_utc_iso(since))
-        if after_id is not None:
-            where.append("id > ?")
-            args.append(int(after_id))
+            where.insert(0, "id IN (SELECT MAX(id) FROM corrections GROUP BY clause_key)")
         if contains:
             where.append("instr(text, ?) > 0")
             args.append(contains)
@@ -428,14 +434,7 @@ class CorrectionStore:
     def count(self, since: str | datetime | None = None, *, after_id: int | None = None,
               distinct: bool = False) -> int:
         """Number of correction rows (``distinct=True``: clauses) created after ``since``/``after_id``."""
-        where: list[str] = []
-        args: list[Any] = []
-        if since is not None:
-            where.append("created_at > ?")
-            args.append(_as_utc_iso(since))
-        if after_id is not None:
-            where.append("id > ?")
-            args.append(int(after_id))
+        where, args = _after(since, after_id)
         what = "COUNT(DISTINCT clause_key)" if distinct else "COUNT(*)"
         sql = f"SELECT {what} FROM corrections" + (f" WHERE {' AND '.join(where)}" if where else "")
         with self._read() as con:
@@ -787,7 +786,6 @@ def import_corrections(store: CorrectionStore, path: str | os.PathLike, *, annot
         if _blank(text):
             report.rejected.append((rownum, "empty text"))
             continue
-        where = f"row {rownum}"
         try:
             themes = normalize_labels(row.get("themes"), "themes", tax)
             measures = normalize_labels(row.get("measures"), "measures", tax)

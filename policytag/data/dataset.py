@@ -26,7 +26,7 @@ import numpy as np
 import yaml
 
 from policytag import paths
-from policytag.clause import Clause, read_jsonl
+from policytag.clause import Clause
 from policytag.errors import InputError, PolicytagError, UnknownLabelError
 from policytag.data.taxonomy import DIMENSIONS, Taxonomy, load_taxonomy
 

@@ -435,8 +435,6 @@ def build_net(encoder, num_labels: int, pooling: str = "mean", dropout: float = 
     from torch import nn  # already imported by _torch()
 
     if pooling not in POOLINGS:
-        from policytag.errors import PolicytagError
-
         raise PolicytagError(f"model.pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
     width = encoder.config.hidden_size * (2 if pooling == "mean_text" else 1)
 

@@ -395,7 +395,7 @@ def remove_inline_watermarks(text: str, removed: list) -> str:
     stamps = {t for t, c in tails.items() if c >= 2}
     if stamps:
         text, k = _REPEATED_TAIL.subn(lambda m: "" if m.group(1) in stamps else m.group(0), text)
-        n += k - 0
+        n += k
         removed.extend(f"inline watermark: {t}" for t in sorted(stamps))
     if n:
         removed.append(f"inline watermarks removed: {n}")
