@@ -15,7 +15,7 @@ from policytag.analysis.compare_export import (difference_table, plot_comparison
 from policytag.analysis.inputs import InputSet, check_output, gold_rows, load_inputs, load_metadata, read_rows
 from policytag.cli.main import app
 from policytag.errors import InputError
-from policytag.serving.tagging import write_rows
+from policytag.serving.tagging import document_tagger, write_rows
 from policytag.data.taxonomy import load_taxonomy
 
 SHEETS = ["占比", "差异", "政策工具类别", "条款", "说明"]
@@ -165,7 +165,7 @@ def test_documents_are_tagged_with_the_given_model(tmp_path):
 
     doc = tmp_path / "a-2024-plan.txt"
     doc.write_text("一、总体要求\n(一)加大投入。将科普经费列入财政预算。\n", encoding="utf-8")
-    sets = load_inputs([str(doc)], model=StubModel())
+    sets = load_inputs([str(doc)], tag_file=document_tagger(model=StubModel()))
     assert sets[0].kind == "documents" and sets[0].rows
     assert all(r["measures"] == ["funding"] and r["model_version"] == "stub-1" for r in sets[0].rows)
 

@@ -283,6 +283,24 @@ def test_several_files_at_once(browser, app, tmp_path):
 # --------------------------------------------------------------------------- phone
 
 
+def test_compare_tab_shows_the_difference_and_the_clauses_behind_a_cell(browser, app, tmp_path):
+    url, _, _ = app
+    page = _page(browser, url)
+    page.get_by_role("tab", name="上传文件").click()
+    page.set_input_files("#pt-file input[type=file]", [str(JIANGXI), str(SEED)])
+    page.wait_for_function("document.querySelector('#pt-summary').innerText.includes('2 份文档')", timeout=120_000)
+    page.get_by_role("tab", name="比较与分析").click()
+    page.wait_for_function("document.querySelector('#pt-an-msg').innerText.includes('已分析 2 份文档')", timeout=60_000)
+    assert page.locator("#pt-an-compare table.pt-balance").is_visible()
+    assert "差异" in page.locator("#pt-an-compare .pt-corner").nth(1).inner_text()
+    page.locator("#pt-an-compare td.pt-cell:not(:empty)").first.click()
+    page.wait_for_selector("#pt-an-cell li", timeout=30_000)
+    _screenshot(page, tmp_path, "analysis-compare.png", full_page=True)
+    page.locator("#pt-an-dl-compare").click()
+    page.wait_for_function("document.querySelectorAll('#pt-an-files a').length >= 2", timeout=60_000)
+    assert not page.errors
+
+
 def test_phone_layout(browser, app, tmp_path):
     url, _, _ = app
     page = _page(browser, url, PHONE)

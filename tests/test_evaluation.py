@@ -59,6 +59,14 @@ def test_cross_validation_baseline_grouped(mini_gold, tmp_path):
     files = write_cv_report(cv, tmp_path / "cv")
     assert all(p.exists() for p in files.values())
     assert "±" in files["markdown"].read_text(encoding="utf-8")
+    import json
+
+    import numpy as np
+
+    assert "_oof" not in json.dumps(json.loads(files["json"].read_text(encoding="utf-8")))
+    oof = np.load(files["oof"])
+    assert list(oof["systems"]) == list(cv["systems"]) and len(oof["clause_ids"]) == len(mini_gold)
+    assert oof["probs_0"].shape == (len(mini_gold), 17) and set(np.unique(oof["decisions_1"])) <= {0, 1}
 
 
 def test_evaluate_dir_report(tiny_model_dir, baseline_model_dir, tmp_path):

@@ -4,7 +4,7 @@
 
 - ``shares[g]``: theme × measure table of group ``g`` as a share (%) of its clauses: a clause
   with themes T and measures M counts in every cell (t, m); the row / column ``(none)`` keep
-  clauses that have only one dimension (as :func:`policytag.serving.tagging.heatmap_matrix`);
+  clauses that have only one dimension (as :func:`policytag.analysis.tally.heatmap_matrix`);
 - ``difference(b, a)``: ``shares[b] − shares[a]`` in percentage points (default: every group
   against the first, the baseline);
 - ``families``: the supply / environment / demand balance per group;
@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from policytag.errors import InputError
+from policytag.analysis.tally import NONE_ID, heatmap_matrix
 from policytag.data.taxonomy import Taxonomy, load_taxonomy
 
-NONE_ID = "(none)"
 UNKNOWN = "(unknown)"
 GROUP_KEYS_BUILTIN = ("doc", "input", "year", "level", "issuer", "genre")
 
@@ -118,7 +118,6 @@ def compare_documents(rows_by_group: Mapping[str, Sequence[dict]], taxonomy: Tax
 
 def pair_counts(rows: Sequence[dict], taxonomy: Taxonomy) -> "Any":
     """Clause counts, themes (+ ``(none)``) × measures (+ ``(none)``), indexed by label ids."""
-    from policytag.serving.tagging import heatmap_matrix
 
     df = heatmap_matrix(rows, taxonomy, include_none=True, names="id").astype(float)
     df.index.name, df.columns.name = "theme", "measure"

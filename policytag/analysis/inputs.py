@@ -3,7 +3,8 @@
 An input is one of
 
 - a document (``.txt .docx .pdf .html``) or a folder of documents: segmented and tagged
-  with a model (:func:`policytag.serving.tagging.tag_document`);
+  by the caller's model (``tag_file``; the CLI and the app pass
+  :func:`policytag.serving.tagging.document_tagger`);
 - a previous ``policytag predict`` output (``.jsonl``, ``.csv``, ``.xlsx``): its rows as they are;
 - with ``gold=True``: a seed doc id (``kunshan-2023``), a seed source file or a folder of
   them: the hand-labeled gold clauses of those documents (no model needed).
@@ -23,7 +24,8 @@ from typing import Any, Callable, Sequence
 
 import yaml
 
-from policytag.errors import InputError
+from policytag.errors import InputError, PolicytagError
+from policytag.text.inputs import expand_inputs
 
 ROW_FILE_SUFFIXES = (".jsonl", ".csv", ".xlsx")
 LIST_FIELDS = ("agencies", "themes", "measures")
@@ -175,11 +177,12 @@ def _normalize_row(r: dict, path: Path, i: int) -> dict:
 # --------------------------------------------------------------------------- all inputs
 
 
-def load_inputs(inputs: Sequence[str], *, gold: bool = False, model_dir: str | os.PathLike | None = None,
-                model: Any = None, progress: bool = False,
+def load_inputs(inputs: Sequence[str], *, gold: bool = False,
+                tag_file: Callable[[Path], list[dict]] | None = None,
                 on_skip: Callable[[str, str], None] | None = None) -> list[InputSet]:
-    """One :class:`InputSet` per input. Documents need a model (``model`` or ``model_dir`` or the
-    registry's production model); ``gold=True`` reads gold labels instead and needs none.
+    """One :class:`InputSet` per input. Documents are tagged by ``tag_file(path) -> rows`` (the
+    caller's model, e.g. :func:`policytag.serving.tagging.document_tagger`); ``gold=True`` reads
+    gold labels instead and needs none.
 
     A document that cannot be read is reported through ``on_skip(path, reason)`` and left out;
     an input that yields no rows at all is an error.
@@ -197,35 +200,31 @@ def load_inputs(inputs: Sequence[str], *, gold: bool = False, model_dir: str | o
             continue
         if not p.exists():
             raise InputError(f"{item}: no such file or folder (a seed doc id needs --gold)")
-        if model is None:
-            from policytag.serving.tagging import load_model
-
-            model = load_model(model_dir)
-        sets.append(InputSet(item, _tag_paths(model, p, progress, on_skip), "documents"))
+        if tag_file is None:
+            raise InputError(f"{item}: documents need a model to tag them (or give predict outputs, "
+                             "or seed doc ids with --gold)")
+        sets.append(InputSet(item, tag_paths(tag_file, p, on_skip), "documents"))
     for s in sets:
         if not s.rows:
             raise InputError(f"{s.label}: no clauses to analyse")
     return sets
 
 
-def _tag_paths(model: Any, p: Path, progress: bool, on_skip: Callable[[str, str], None] | None) -> list[dict]:
-    from policytag.errors import PolicytagError
-    from policytag.serving.tagging import tag_document
-    from policytag.text.inputs import expand_inputs
-
+def tag_paths(tag_file: Callable[[Path], list[dict]], p: Path,
+              on_skip: Callable[[str, str], None] | None = None) -> list[dict]:
+    """The rows of every readable document under ``p`` (a file or a folder), in order."""
     found, skips = expand_inputs([str(p)], clauses=False)
-    files = [f.path for f in found]
     for s in skips:
         if on_skip and s.failed:
             on_skip(s.path, s.reason)
     rows: list[dict] = []
-    for f in files:
+    for f in found:
         try:
-            rows.extend(tag_document(model, f, progress=progress))
+            rows.extend(tag_file(Path(f.path)))
         except PolicytagError as e:
             if on_skip is None:
                 raise
-            on_skip(str(f), str(e))
+            on_skip(str(f.path), str(e))
     return rows
 
 

@@ -14,6 +14,7 @@ import typer
 
 from policytag.analysis.inputs import InputSet, check_output, load_inputs, load_metadata
 from policytag.errors import InputError
+from policytag.serving.tagging import document_tagger, write_rows
 
 INPUTS_HELP = ("Documents (.txt .docx .pdf .html), folders, or `policytag predict` outputs (.jsonl .csv .xlsx); "
                "with --gold: seed doc ids (kunshan-2023) or seed files.")
@@ -31,7 +32,7 @@ def _load(inputs: list[str], gold: bool, model: Optional[Path], progress: bool) 
     def skip(path: str, reason: str) -> None:
         console.print(f"[yellow]skipped[/yellow] {path}: {reason}", highlight=False, soft_wrap=True, markup=True)
 
-    return load_inputs(inputs, gold=gold, model_dir=model, progress=progress, on_skip=skip)
+    return load_inputs(inputs, gold=gold, tag_file=document_tagger(model, progress=progress), on_skip=skip)
 
 
 def source_note(sets: list[InputSet]) -> str:
@@ -152,7 +153,6 @@ def targets_command(
     """Quantified targets: quantity, unit, indicator, comparator and deadline of every number a clause promises."""
     from policytag.analysis.targets import targets_from_rows
     from policytag.analysis.targets_export import plot_targets, write_targets_xlsx
-    from policytag.serving.tagging import write_rows
 
     out = check_output(output, inputs, (".xlsx", ".csv", ".jsonl"))
     fig = check_output(png, inputs, (".png", ".svg")) if png else None

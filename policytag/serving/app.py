@@ -23,7 +23,7 @@ from typing import Any, Callable
 import gradio as gr
 
 from policytag import paths
-from policytag.serving import panels, render
+from policytag.serving import analysis_tab, panels, render
 from policytag.serving.documents import doc_meta, upload_types
 from policytag.serving.exports import export_choices
 from policytag.serving.api import api_help, named_endpoints
@@ -97,6 +97,7 @@ def build_app(model_dir: str | Path | None = None, store: Any = None, registry: 
         with gr.Tabs(selected="tag", elem_id="pt-tabs") as c.tabs:
             _tag_tab(c, h, svc.config)
             _review_tab(c, h, svc.config)
+            analysis_tab.build(c, h.tax, _tr)
             _model_tab(c, svc)
             with gr.Tab(t("tab_api"), id="api", elem_id="pt-tab-api"):
                 c.api_md = gr.Markdown(api_help("http://127.0.0.1:7860/"))
@@ -104,6 +105,7 @@ def build_app(model_dir: str | Path | None = None, store: Any = None, registry: 
         _wire_tagging(c, h)
         _wire_table(c, h)
         _wire_review(c, h)
+        analysis_tab.wire(c, analysis_tab.AnalysisHandlers(svc))
         _wire_model(c, h, demo)
         _wire_language(c, h)
     q = svc.config.get("queue") or {}

@@ -13,6 +13,21 @@ STRINGS: dict[str, tuple[str, str]] = {
     # header, tabs
     "subtitle": ("科普政策条款标注：主题（对象） × 措施类型（政策工具）", "Policy clause tagger: theme (target group) × measure type (policy instrument)"),
     "tab_tag": ("标注", "Tag"), "tab_review": ("复核", "Review"), "tab_model": ("模型", "Model"), "tab_api": ("API", "API"),
+    "tab_analysis": ("比较与分析", "Compare & analyse"),
+    "an_intro": ("对“标注”页中的文档（可一次上传多份）做比较：各文档主题 × 措施类型占比并列及其差异、供给型/环境型/需求型平衡；"
+                 "责任单位（规范名称）× 措施类型；量化目标（数量、单位、指标、期限）。使用页面上看到的标签（含人工修正）。",
+                 "For the documents of the Tag tab (upload several at once): theme × measure shares side by side and their "
+                 "difference, the supply / environment / demand balance; responsible agencies (canonical names) × measure "
+                 "types; quantified targets (quantity, unit, indicator, deadline). Uses the labels on the page, corrections included."),
+    "an_btn": ("分析当前文档", "Analyse the current documents"),
+    "an_compare": ("文档对比", "Compare documents"), "an_agencies": ("责任单位", "Who does what"),
+    "an_targets": ("量化目标", "Quantified targets"),
+    "an_dl_compare": ("下载对比（XLSX + PNG）", "Download comparison (XLSX + PNG)"),
+    "an_dl_agencies": ("下载责任单位（XLSX + PNG）", "Download agencies (XLSX + PNG)"),
+    "an_dl_targets": ("下载量化目标（XLSX）", "Download targets (XLSX)"),
+    "an_files": ("分析下载", "Analysis downloads"),
+    "an_done": ("已分析 {n} 份文档、{c} 个条款：{t} 个量化目标。", "Analysed {n} document(s), {c} clauses: {t} quantified targets."),
+    "an_none": ("先在“标注”页标注文档。", "Tag a document on the Tag tab first."),
     "tab_paste": ("粘贴文本", "Paste"), "tab_upload": ("上传文件", "Upload"),
     "tab_doc": ("文档", "Document"), "tab_table": ("条款表", "Table"), "tab_heat": ("热力图", "Heat map"),
     # input

@@ -36,7 +36,7 @@ from policytag.data.records import ACCEPTED, CORRECTED, JUNK, ClauseRow, ReviewI
 from policytag.data.taxonomy import Taxonomy, load_taxonomy
 from policytag.errors import InputError, ModelNotFoundError, PolicytagError
 from policytag.modeling.registry import ModelRegistry
-from policytag.serving import documents, exports
+from policytag.serving import analyses, documents, exports
 from policytag.serving.documents import PASTED_NAME, DocMeta, doc_meta
 from policytag.serving.tagging import family_counts, heatmap_matrix, load_model, model_version, tag_clauses
 from policytag.text.segmentation import segment
@@ -435,6 +435,18 @@ class AppService:
         out = Path(tempfile.mkdtemp(dir=self._export_root))
         return str(exports.write_export(ws, fmt, out, self.taxonomy, lang=lang, doc_id=doc_id,
                                         heat=self.heatmap(ws.rows_of(doc_id))))
+
+    def analyze(self, ws: Workspace) -> analyses.WorkspaceAnalysis:
+        """The 比较与分析 tab: compare the workspace's documents, their agencies and targets
+        (on the rows as shown, corrections included)."""
+        return analyses.analyze_workspace(Workspace(list(ws.docs)).replace(self.overlay_corrections(ws.rows)),
+                                          self.taxonomy)
+
+    def analysis_files(self, analysis: analyses.WorkspaceAnalysis, kind: str) -> list[str]:
+        """Write one analysis download (workbook + figure) on demand; returns the paths."""
+        self._prune_exports()
+        out = Path(tempfile.mkdtemp(dir=self._export_root))
+        return [str(p) for p in analyses.write_analysis_files(analysis, kind, out)]
 
     def _prune_exports(self, max_age_s: float = 3600.0) -> None:
         now = time.time()

@@ -83,5 +83,7 @@ def cross_validate(clauses: Sequence[Clause], systems: list[tuple[str, dict]], k
         pooled["use"] = use_metrics(clauses, y, oof, len(tax.themes), oof_probs)
         result["systems"][name] = {"config": {k2: v for k2, v in cfg.items() if not k2.startswith("_")},
                                    "folds": per_fold, "summary": summary, "pooled": pooled,
-                                   "seconds": round(float(sum(seconds)), 1)}
+                                   "seconds": round(float(sum(seconds)), 1),
+                                   "_oof": {"probs": oof_probs, "decisions": oof}}
+    result["_clause_ids"] = [c.clause_id for c in clauses]
     return result

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from policytag.fileio import atomic_write_text
+from policytag.fileio import atomic_write_bytes, atomic_write_text
 from policytag.data.taxonomy import Taxonomy, load_taxonomy
 
 
@@ -277,6 +277,23 @@ def write_eval_report(report: dict, out_dir: str | Path, *, gold_y: np.ndarray, 
     return files
 
 
+def write_oof(cv: dict, path: Path) -> Path:
+    """Every system's out-of-fold probabilities and decisions (rows in ``clause_ids`` order), so
+    decision rules can be studied without retraining (``np.load(path)``)."""
+    import io
+
+    arrays: dict[str, Any] = {"clause_ids": np.asarray(cv.get("_clause_ids") or [], dtype=str),
+                              "systems": np.asarray(list(cv["systems"]), dtype=str)}
+    for i, s in enumerate(cv["systems"].values()):
+        oof = s.get("_oof") or {}
+        for key, arr in oof.items():
+            arrays[f"{key}_{i}"] = np.asarray(arr)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    atomic_write_bytes(path, buf.getvalue())
+    return path
+
+
 def write_cv_report(cv: dict, out_dir: str | Path, tax: Taxonomy | None = None, command: str = "") -> dict[str, Path]:
     tax = tax or load_taxonomy()
     out = Path(out_dir)
@@ -285,7 +302,10 @@ def write_cv_report(cv: dict, out_dir: str | Path, tax: Taxonomy | None = None, 
     plot_f1_bars({n: {lab: v["f1_mean"] for lab, v in s["summary"]["per_label"].items()}
                   for n, s in cv["systems"].items()}, tax.label_ids, files["f1_chart"],
                  f"Per-label F1, mean over {cv['k']} document-grouped folds", tax)
-    write_json(files["json"], cv)
+    files["oof"] = write_oof(cv, out / "cv_oof.npz")
+    write_json(files["json"], {k: v for k, v in cv.items() if not k.startswith("_")}
+               | {"systems": {n: {k: v for k, v in s.items() if not k.startswith("_")}
+                              for n, s in cv["systems"].items()}})
     md = [f"# {cv['k']}-fold document-grouped cross-validation", "",
           f"{cv['n_clauses']} clauses from {cv['n_docs']} documents; data hash `{cv['data_hash'][:16]}…`. "
           "Held-out documents per fold: " + "; ".join(f"{i + 1}: {', '.join(d)}" for i, d in enumerate(cv["fold_docs"]))
