@@ -86,6 +86,7 @@ class ThresholdOptions:
     min_positive: int
     prior_strength: float
     gates: bool
+    max_false_measure_rate: float | None
     grid: list[float]
 
 

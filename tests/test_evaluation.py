@@ -67,6 +67,10 @@ def test_cross_validation_baseline_grouped(mini_gold, tmp_path):
     oof = np.load(files["oof"])
     assert list(oof["systems"]) == list(cv["systems"]) and len(oof["clause_ids"]) == len(mini_gold)
     assert oof["probs_0"].shape == (len(mini_gold), 17) and set(np.unique(oof["decisions_1"])) <= {0, 1}
+    # the inner out-of-fold probabilities behind each fold's thresholds, rows of that fold's training part
+    test_rows = {i for i, c in enumerate(mini_gold) if c.doc_id in set(docs[0])}
+    assert len(oof["inner_index_1_0"]) == len(oof["inner_probs_1_0"]) > 0
+    assert not set(oof["inner_index_1_0"].tolist()) & test_rows
 
 
 def test_evaluate_dir_report(tiny_model_dir, baseline_model_dir, tmp_path):

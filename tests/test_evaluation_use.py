@@ -98,3 +98,22 @@ def test_gates_say_none_with_confidence():
     assert gates["measures"] is not None and 0.3 < gates["measures"] <= 0.8
     dec = apply_gates((p >= th).astype(int), p, 2, gates)
     assert dec[:10, 2].all() and not dec[10:, 2:].any()
+
+
+def test_a_capped_measure_gate_keeps_preambles_without_a_measure():
+    from policytag.training.thresholds import tune_gates
+
+    # 10 measure clauses (prob 0.5-0.9), 10 preambles with a weak 0.35-0.55 measure probability:
+    # F1 alone keeps a low gate (some preambles get a measure); the cap raises it
+    y = np.zeros((20, 3), dtype=int)
+    y[:10, 1] = 1
+    p = np.zeros((20, 3))
+    p[:10, 1] = np.linspace(0.5, 0.9, 10)
+    p[10:, 1] = np.linspace(0.35, 0.55, 10)
+    th = np.array([0.5, 0.3, 0.5])
+    free = tune_gates(y, p, th, 1)
+    capped = tune_gates(y, p, th, 1, max_false_rate={"measures": 0.1})
+    rate = lambda g: float((p[10:, 1] >= max(g or 0, 0.3)).mean())  # noqa: E731
+    assert rate(capped["measures"]) <= 0.1 < rate(free["measures"])
+    # a cap no gate of the grid reaches: the gate with the fewest false measures
+    assert tune_gates(y, np.where(y == 1, 0.2, p), th, 1, max_false_rate={"measures": 0.0})["measures"] is not None

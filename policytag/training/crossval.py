@@ -62,10 +62,16 @@ def cross_validate(clauses: Sequence[Clause], systems: list[tuple[str, dict]], k
         per_fold, seconds = [], []
         oof = np.zeros_like(y)
         oof_probs = np.zeros(y.shape, dtype=np.float32)
+        inner: dict[str, np.ndarray] = {}
         for i, (tr, te) in enumerate(folds, 1):
             say(f"-- fold {i}/{k}: held out {', '.join(fold_docs[i - 1])} ({len(te)} clauses)", progress)
             t0 = time.time()
-            clf = fit_with_thresholds([clauses[j] for j in tr], cfg, progress=progress)
+            rec: dict[str, Any] = {}
+            clf = fit_with_thresholds([clauses[j] for j in tr], cfg, progress=progress, record=rec)
+            if "inner_probs" in rec:  # rows of `tr` predicted by inner models, for replaying decision rules
+                cov = np.asarray(rec["inner_covered"], dtype=bool)
+                inner[f"inner_index_{i}"] = np.asarray(tr)[cov]
+                inner[f"inner_probs_{i}"] = np.asarray(rec["inner_probs"])[cov]
             probs = clf.predict_proba([clauses[j] for j in te])
             dec = clf.decide(probs)
             oof[te] = dec
@@ -84,6 +90,6 @@ def cross_validate(clauses: Sequence[Clause], systems: list[tuple[str, dict]], k
         result["systems"][name] = {"config": {k2: v for k2, v in cfg.items() if not k2.startswith("_")},
                                    "folds": per_fold, "summary": summary, "pooled": pooled,
                                    "seconds": round(float(sum(seconds)), 1),
-                                   "_oof": {"probs": oof_probs, "decisions": oof}}
+                                   "_oof": {"probs": oof_probs, "decisions": oof, **inner}}
     result["_clause_ids"] = [c.clause_id for c in clauses]
     return result

@@ -80,18 +80,32 @@ def apply_gates(dec: np.ndarray, probs: np.ndarray, n_themes: int, gates: dict |
 
 
 def tune_gates(y_true: np.ndarray, probs: np.ndarray, thresholds: np.ndarray, n_themes: int,
-               grid=(0.05, 0.95, 0.05)) -> dict:
+               grid=(0.05, 0.95, 0.05), max_false_rate: dict | None = None) -> dict:
     """The gate per dimension that maximizes the dimension's micro-F1 on (y_true, probs), given
-    the per-label thresholds; ties go to the lowest gate (the smallest change)."""
+    the per-label thresholds; ties go to the lowest gate (the smallest change).
+
+    ``max_false_rate`` (``{"measures": 0.12}``): only gates under which at most that share of
+    the clauses with no gold label of the dimension get one are eligible (preambles must stay
+    without a measure); when no gate of the grid gets there, the one with the lowest share."""
     y_true, probs = np.asarray(y_true).astype(int), np.asarray(probs)
     base = (probs >= np.asarray(thresholds)[None, :]).astype(int)
     out: dict = {}
     for dim, sl in (("themes", slice(0, n_themes)), ("measures", slice(n_themes, probs.shape[1]))):
-        t, best, best_g = y_true[:, sl], -1.0, None
+        t = y_true[:, sl]
+        none = t.sum(axis=1) == 0
+        cap = (max_false_rate or {}).get(dim)
+        cands = []
         for g in [None, *threshold_grid(grid)]:
             d = apply_gates(base, probs, n_themes, {dim: g})[:, sl]
             tp, fp, fn = float((t & d).sum()), float(((1 - t) & d).sum()), float((t & (1 - d)).sum())
             f = 0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn)
+            rate = float((d[none].sum(axis=1) > 0).mean()) if none.any() else 0.0
+            cands.append((g, f, rate))
+        if cap is not None:
+            ok = [c for c in cands if c[2] <= float(cap) + 1e-9]
+            cands = ok or [min(cands, key=lambda c: (c[2], -c[1]))]
+        best, best_g = -1.0, None
+        for g, f, _ in cands:
             if f > best + 1e-9:
                 best, best_g = f, g
         out[dim] = None if best_g is None else float(best_g)

@@ -485,8 +485,12 @@ def oof_probabilities(clauses: Sequence[Clause], y: np.ndarray, cfg: dict, k: in
     return probs, covered
 
 
-def fit_with_thresholds(clauses: Sequence[Clause], cfg: dict, *, progress: bool = False) -> PolicyClassifier:
-    """Tune thresholds on inner out-of-fold predictions, then fit on everything; full metadata."""
+def fit_with_thresholds(clauses: Sequence[Clause], cfg: dict, *, progress: bool = False,
+                        record: dict | None = None) -> PolicyClassifier:
+    """Tune thresholds on inner out-of-fold predictions, then fit on everything; full metadata.
+
+    ``record`` (a dict) receives the inner out-of-fold probabilities (``inner_probs``, rows where
+    ``inner_covered``), so cross-validation can replay other decision rules without retraining."""
     tax = load_taxonomy()
     clauses = list(clauses)
     if not clauses:
@@ -506,12 +510,16 @@ def fit_with_thresholds(clauses: Sequence[Clause], cfg: dict, *, progress: bool 
         say(f"[{backend}] tuning thresholds on {k_eff}-fold document-grouped out-of-fold predictions", progress)
         probs, covered = oof_probabilities(clauses, y, cfg, k_eff,
                                            max_folds=get(cfg, "thresholds.max_inner_folds"), progress=progress)
+        if record is not None:
+            record.update(inner_probs=probs, inner_covered=covered)
         th = tune_thresholds(y[covered], probs[covered], grid=tuple(get(cfg, "thresholds.grid")),
                              default=float(get(cfg, "thresholds.default")),
                              min_positive=int(get(cfg, "thresholds.min_positive")),
                              prior_strength=float(get(cfg, "thresholds.prior_strength")))
         if get(cfg, "thresholds.gates"):
-            gates = tune_gates(y[covered], probs[covered], th, len(tax.themes), grid=tuple(get(cfg, "thresholds.grid")))
+            cap = get(cfg, "thresholds.max_false_measure_rate")
+            gates = tune_gates(y[covered], probs[covered], th, len(tax.themes), grid=tuple(get(cfg, "thresholds.grid")),
+                               max_false_rate=None if cap is None else {"measures": float(cap)})
         dec = apply_gates((probs[covered] >= th[None, :]).astype(int), probs[covered], len(tax.themes), gates)
         oof_metrics = compute_metrics(y[covered], dec, tax.label_ids, len(tax.themes))
         oof_metrics["note"] = ("out-of-fold on the training data with the tuned thresholds "
