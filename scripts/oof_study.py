@@ -1,17 +1,17 @@
-"""Decision rules studied on saved out-of-fold probabilities, without retraining.
+"""Decision rules replayed on a saved cross-validation, without retraining.
 
-    python scripts/oof_study.py REPORT_DIR [--target 0.12]
+    python scripts/oof_study.py REPORT_DIR [--rule "NAME|w1,w2|key=value;key=value" ...]
 
-REPORT_DIR is what ``policytag train --cv K --report-dir REPORT_DIR`` wrote (``cv.json`` and
-``cv_oof.npz``, one row per clause of the training documents, each predicted by the model that
-did not see its document). For every outer fold the rule is tuned on the *other* folds'
-out-of-fold probabilities and applied to this fold (cross-fitting): no rule ever sees the
-documents it is scored on, and the fixed test documents are not in these files at all.
+REPORT_DIR is what ``policytag train --cv K --report-dir REPORT_DIR`` wrote: ``cv.json`` and
+``cv_oof.npz`` with, per system, every held-out clause's probabilities and, per fold, the
+inner out-of-fold probabilities its thresholds were tuned on. Each rule re-tunes thresholds
+and gates exactly as training does (``policytag.training.crossval.replay_decisions``), on the
+inner predictions of each fold only, so no rule sees the documents it is scored on; the fixed
+test documents are not in these files at all.
 
-Rules: the decisions the pipeline made (thresholds tuned inside each fold); per-label
-thresholds with shrinkage + gates re-tuned on the other folds; the same on an average of the
-transformer and the TF-IDF probabilities (weight w); and each with the measure gate raised
-until at most ``--target`` of the no-measure clauses of the tuning folds get a measure.
+A rule: a name, the weights of the systems' probabilities (``1,0``: the first system — the
+transformer — alone; ``0.7,0.3``: an average with the TF-IDF baseline) and ``thresholds.*``
+overrides. Without ``--rule`` a standard set is run. Prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -23,84 +23,61 @@ from pathlib import Path
 
 import numpy as np
 
+from policytag.config import load_config
 from policytag.data import dataset as D
-from policytag.data.taxonomy import load_taxonomy
-from policytag.training.evaluation import compute_metrics
-from policytag.training.thresholds import apply_gates, tune_gates, tune_thresholds
+from policytag.training.crossval import replay_decisions
 
-GRID = (0.05, 0.95, 0.05)
-
-
-def rates(y: np.ndarray, dec: np.ndarray, n_themes: int) -> tuple[float, float]:
-    out = []
-    for sl in (slice(n_themes, None), slice(0, n_themes)):
-        none = y[:, sl].sum(1) == 0
-        out.append(float((dec[none][:, sl].sum(1) > 0).mean()) if none.any() else float("nan"))
-    return out[0], out[1]
-
-
-def decide(probs_tune, y_tune, probs_apply, n_themes, target=None):
-    th = tune_thresholds(y_tune, probs_tune, grid=GRID, default=0.5, min_positive=2, prior_strength=10.0)
-    gates = tune_gates(y_tune, probs_tune, th, n_themes, grid=GRID, max_false_rate={"measures": target} if target else None)
-    return apply_gates((probs_apply >= th[None, :]).astype(int), probs_apply, n_themes, gates), gates
-
-
-def auc(scores: np.ndarray, pos: np.ndarray) -> float:
-    order = np.argsort(scores)
-    ranks = np.empty(len(scores))
-    ranks[order] = np.arange(1, len(scores) + 1)
-    n1, n0 = pos.sum(), (~pos).sum()
-    return float((ranks[pos].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+STANDARD = [
+    "as trained (replayed)|1,0|",
+    "no gates|1,0|thresholds.gates=false",
+    "no shrinkage|1,0|thresholds.prior_strength=0",
+    "measure gate ≤ 15 % false|1,0|thresholds.max_false_measure_rate=0.15",
+    "measure gate ≤ 12 % false|1,0|thresholds.max_false_measure_rate=0.12",
+    "measure gate ≤ 10 % false|1,0|thresholds.max_false_measure_rate=0.10",
+    "0.8 transformer + 0.2 TF-IDF|0.8,0.2|",
+    "0.7 transformer + 0.3 TF-IDF|0.7,0.3|",
+    "0.6 transformer + 0.4 TF-IDF|0.6,0.4|",
+    "0.7 + 0.3 TF-IDF, gate ≤ 12 %|0.7,0.3|thresholds.max_false_measure_rate=0.12",
+    "TF-IDF alone (replayed)|0,1|",
+]
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("report_dir", type=Path)
-    ap.add_argument("--target", type=float, default=0.12, help="largest share of no-measure clauses given a measure")
-    ap.add_argument("--weights", default="1.0,0.8,0.7,0.6,0.5", help="transformer weights of the average")
+    ap.add_argument("--rule", action="append", help="NAME|weights|overrides (see the module docstring)")
+    ap.add_argument("--json", type=Path, help="also write every rule's figures here")
     args = ap.parse_args(argv)
     cv = json.loads((args.report_dir / "cv.json").read_text(encoding="utf-8"))
-    oof = np.load(args.report_dir / "cv_oof.npz")
-    names = list(oof["systems"])
-    tax = load_taxonomy()
-    nt = len(tax.themes)
+    oof = dict(np.load(args.report_dir / "cv_oof.npz"))
     by_id = {c.clause_id: c for c in D.load_gold()}
     clauses = [by_id[i] for i in oof["clause_ids"]]
-    y = D.label_matrix(clauses, tax).astype(int)
-    fold_of = np.zeros(len(clauses), dtype=int)
-    for k, docs in enumerate(cv["fold_docs"]):
-        fold_of[np.isin([c.doc_id for c in clauses], docs)] = k
-    ti = next(i for i, n in enumerate(names) if n.startswith("transformer"))
-    bi = next((i for i, n in enumerate(names) if n.startswith("baseline")), None)
-    pt = oof[f"probs_{ti}"]
-    pb = oof[f"probs_{bi}"] if bi is not None else None
-    has_m = y[:, nt:].sum(1) > 0
-    print(f"{len(clauses)} clauses, {len(cv['fold_docs'])} folds; {int((~has_m).sum())} without a measure")
-    print(f"AUC of the highest measure probability for 'has a measure': transformer {auc(pt[:, nt:].max(1), has_m):.3f}"
-          + (f", baseline {auc(pb[:, nt:].max(1), has_m):.3f}" if pb is not None else ""))
-    rules: dict[str, np.ndarray] = {f"pipeline: {n}": oof[f"decisions_{i}"] for i, n in enumerate(names)}
-    weights = [float(w) for w in args.weights.split(",")] if pb is not None else [1.0]
-    for w in weights:
-        p = pt if w == 1.0 else w * pt + (1 - w) * pb
-        for target in (None, args.target):
-            dec = np.zeros_like(y)
-            for k in range(len(cv["fold_docs"])):
-                te, tr = fold_of == k, fold_of != k
-                dec[te], _ = decide(p[tr], y[tr], p[te], nt, target)
-            name = ("transformer" if w == 1.0 else f"{w:.1f}·transformer + {1 - w:.1f}·TF-IDF") + \
-                   (f", measure gate ≤ {target:.0%} false" if target else "")
-            rules[name] = dec
-    print("| rule | themes micro-F1 | measures micro-F1 | folds mean ± sd (themes / measures) | "
-          "no-measure given one | no-theme given one |")
+    systems = list(oof["systems"])
+    for k in range(1, len(cv["fold_docs"]) + 1):
+        if f"inner_index_{k}_1" in oof and not np.array_equal(oof[f"inner_index_{k}_0"], oof[f"inner_index_{k}_1"]):
+            raise SystemExit(f"fold {k}: the systems' inner folds differ; cannot average them")
+    print(f"{len(clauses)} clauses from {cv['n_docs']} documents, {cv['k']} document-grouped folds; systems: "
+          + "; ".join(f"{i}: {n}" for i, n in enumerate(systems)) + f"; data hash {cv['data_hash'][:12]}")
+    print()
+    print("| rule | themes micro-F1 (pooled) | measures micro-F1 (pooled) | folds mean ± sd themes / measures | "
+          "no-measure clauses given a measure | no-theme given a theme |")
     print("|---|---|---|---|---|---|")
-    for name, dec in rules.items():
-        m = compute_metrics(y, dec, tax.label_ids, nt)
-        per = [compute_metrics(y[fold_of == k], dec[fold_of == k], tax.label_ids, nt) for k in range(len(cv["fold_docs"]))]
-        ft = np.array([f["themes"]["micro_f1"] for f in per])
-        fm = np.array([f["measures"]["micro_f1"] for f in per])
-        fr, tr_ = rates(y, dec, nt)
-        print(f"| {name} | {m['themes']['micro_f1']:.3f} | {m['measures']['micro_f1']:.3f} | "
-              f"{ft.mean():.3f} ± {ft.std():.3f} / {fm.mean():.3f} ± {fm.std():.3f} | {fr:.1%} | {tr_:.1%} |")
+    out = {}
+    for spec in args.rule or STANDARD:
+        name, w, ov = (spec.split("|") + ["", ""])[:3]
+        weights = [float(x) for x in w.split(",")] if w else [1.0]
+        cfg = load_config("default", [o for o in ov.split(";") if o])
+        r = replay_decisions(oof, cv["fold_docs"], clauses, cfg, weights=weights)
+        p, s, u = r["pooled"], r["summary"], r["pooled"]["use"]
+        print(f"| {name} | {p['themes']['micro_f1']:.3f} | {p['measures']['micro_f1']:.3f} | "
+              f"{s['themes']['micro_f1']['mean']:.3f} ± {s['themes']['micro_f1']['std']:.3f} / "
+              f"{s['measures']['micro_f1']['mean']:.3f} ± {s['measures']['micro_f1']['std']:.3f} | "
+              f"{u['no_measures']['rate']:.1%} | {u['no_themes']['rate']:.1%} |", flush=True)
+        out[name] = {"weights": weights, "overrides": ov, "pooled": {d: p[d]["micro_f1"] for d in ("themes", "measures")},
+                     "folds": {d: s[d]["micro_f1"] for d in ("themes", "measures")},
+                     "no_measure_rate": u["no_measures"]["rate"], "no_theme_rate": u["no_themes"]["rate"]}
+    if args.json:
+        args.json.write_text(json.dumps(out, ensure_ascii=False, indent=2), encoding="utf-8")
     return 0
 
 

@@ -130,3 +130,22 @@ def test_training_data_holds_out_test_documents():
     clauses, excluded = training_clauses(load_config("default"))
     assert set(excluded) == test_docs
     assert clauses and not {c.doc_id for c in clauses} & test_docs
+
+
+def test_replaying_the_decision_rule_reproduces_the_cross_validation(mini_gold, tmp_path):
+    import numpy as np
+
+    from policytag.config import load_config
+    from policytag.training.crossval import cross_validate, replay_decisions, system_variants
+    from policytag.training.reports import write_cv_report
+
+    cfg = load_config("tiny")
+    cv = cross_validate(mini_gold, system_variants(cfg, ["baseline"], "on"), 2, progress=False)
+    oof = dict(np.load(write_cv_report(cv, tmp_path / "cv")["oof"]))
+    same = replay_decisions(oof, cv["fold_docs"], mini_gold, cfg)
+    name = next(iter(cv["systems"]))
+    assert (same["decisions"] == oof["decisions_0"]).all()
+    assert same["pooled"]["measures"]["micro_f1"] == cv["systems"][name]["pooled"]["measures"]["micro_f1"]
+    capped = replay_decisions(oof, cv["fold_docs"], mini_gold,
+                              load_config("tiny", ["thresholds.max_false_measure_rate=0.0"]))
+    assert capped["pooled"]["use"]["no_measures"]["rate"] <= same["pooled"]["use"]["no_measures"]["rate"]

@@ -93,3 +93,40 @@ def cross_validate(clauses: Sequence[Clause], systems: list[tuple[str, dict]], k
                                    "_oof": {"probs": oof_probs, "decisions": oof, **inner}}
     result["_clause_ids"] = [c.clause_id for c in clauses]
     return result
+
+
+def replay_decisions(oof: Any, fold_docs: Sequence[Sequence[str]], clauses: Sequence[Clause], cfg: dict, *,
+                     weights: Sequence[float] = (1.0,)) -> dict:
+    """Cross-validation of another decision rule without retraining: for every fold, the
+    thresholds and gates of ``cfg`` are tuned on that fold's inner out-of-fold probabilities
+    (as :func:`fit_with_thresholds` would) and applied to its held-out probabilities.
+
+    ``oof``: the arrays of ``cv_oof.npz``; ``weights``: per system, the weight of its
+    probabilities in an average (``(1.0,)``: the first system alone; ``(0.7, 0.3)``: 0.7 × the
+    first + 0.3 × the second). Returns per-fold and pooled metrics like :func:`cross_validate`.
+    """
+    from policytag.training.thresholds import apply_gates
+    from policytag.training.trainer import tune_decisions
+
+    tax = load_taxonomy()
+    nt = len(tax.themes)
+    y = D.label_matrix(clauses, tax).astype(int)
+
+    def mix(key: str) -> np.ndarray:
+        return sum(float(w) * np.asarray(oof[f"{key}_{i}"]) for i, w in enumerate(weights) if w)
+
+    probs = mix("probs")
+    dec = np.zeros_like(y)
+    per_fold = []
+    doc_of = np.asarray([c.doc_id for c in clauses])
+    for k, docs in enumerate(fold_docs, 1):
+        te = np.flatnonzero(np.isin(doc_of, list(docs)))
+        idx = np.asarray(oof[f"inner_index_{k}_0"])
+        th, gates = tune_decisions(y[idx], mix(f"inner_probs_{k}"), cfg, nt)
+        dec[te] = apply_gates((probs[te] >= th[None, :]).astype(int), probs[te], nt, gates)
+        m = compute_metrics(y[te], dec[te], tax.label_ids, nt)
+        m["held_out_docs"] = list(docs)
+        per_fold.append(m)
+    pooled = compute_metrics(y, dec, tax.label_ids, nt)
+    pooled["use"] = use_metrics(clauses, y, dec, nt, probs)
+    return {"folds": per_fold, "summary": summarize_folds(per_fold), "pooled": pooled, "decisions": dec}

@@ -485,6 +485,21 @@ def oof_probabilities(clauses: Sequence[Clause], y: np.ndarray, cfg: dict, k: in
     return probs, covered
 
 
+def tune_decisions(y: np.ndarray, probs: np.ndarray, cfg: dict, n_themes: int) -> tuple[np.ndarray, dict]:
+    """Per-label thresholds and per-dimension gates from out-of-fold ``probs`` (the ``thresholds``
+    section of the config): what a model directory records and ``PolicyClassifier.decide`` applies."""
+    grid = tuple(get(cfg, "thresholds.grid"))
+    th = tune_thresholds(y, probs, grid=grid, default=float(get(cfg, "thresholds.default")),
+                         min_positive=int(get(cfg, "thresholds.min_positive")),
+                         prior_strength=float(get(cfg, "thresholds.prior_strength")))
+    gates: dict = {}
+    if get(cfg, "thresholds.gates"):
+        cap = get(cfg, "thresholds.max_false_measure_rate")
+        gates = tune_gates(y, probs, th, n_themes, grid=grid,
+                           max_false_rate=None if cap is None else {"measures": float(cap)})
+    return th, gates
+
+
 def fit_with_thresholds(clauses: Sequence[Clause], cfg: dict, *, progress: bool = False,
                         record: dict | None = None) -> PolicyClassifier:
     """Tune thresholds on inner out-of-fold predictions, then fit on everything; full metadata.
@@ -512,14 +527,7 @@ def fit_with_thresholds(clauses: Sequence[Clause], cfg: dict, *, progress: bool 
                                            max_folds=get(cfg, "thresholds.max_inner_folds"), progress=progress)
         if record is not None:
             record.update(inner_probs=probs, inner_covered=covered)
-        th = tune_thresholds(y[covered], probs[covered], grid=tuple(get(cfg, "thresholds.grid")),
-                             default=float(get(cfg, "thresholds.default")),
-                             min_positive=int(get(cfg, "thresholds.min_positive")),
-                             prior_strength=float(get(cfg, "thresholds.prior_strength")))
-        if get(cfg, "thresholds.gates"):
-            cap = get(cfg, "thresholds.max_false_measure_rate")
-            gates = tune_gates(y[covered], probs[covered], th, len(tax.themes), grid=tuple(get(cfg, "thresholds.grid")),
-                               max_false_rate=None if cap is None else {"measures": float(cap)})
+        th, gates = tune_decisions(y[covered], probs[covered], cfg, len(tax.themes))
         dec = apply_gates((probs[covered] >= th[None, :]).astype(int), probs[covered], len(tax.themes), gates)
         oof_metrics = compute_metrics(y[covered], dec, tax.label_ids, len(tax.themes))
         oof_metrics["note"] = ("out-of-fold on the training data with the tuned thresholds "
