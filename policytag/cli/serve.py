@@ -43,8 +43,12 @@ def register(app: typer.Typer) -> None:
         if train_if_missing and model is None:
             from policytag.training.retrain import ensure_production_model
 
+            import time
+
+            t0 = time.monotonic()
             path = ensure_production_model(config)
-            typer.echo(f"production model: {path}")
+            took = time.monotonic() - t0
+            typer.echo(f"production model: {path}" + (f" (trained in {took / 60:.1f} min)" if took > 5 else ""))
         demo = webapp.build_app(model_dir=model, config=cfg)
         svc = demo.policytag_service  # type: ignore[attr-defined]  # set on the Blocks by build_app
         port = int(port or server.get("port", 7860))

@@ -18,6 +18,7 @@ from policytag.analysis.agencies import AgencyAnalysis, analyze_agencies
 from policytag.analysis.agencies_export import plot_agency_matrix, write_agencies_xlsx
 from policytag.analysis.compare import Comparison, compare_documents
 from policytag.analysis.compare_export import plot_comparison, write_comparison_xlsx
+from policytag.analysis.inputs import load_metadata
 from policytag.analysis.targets import Target, targets_from_rows
 from policytag.analysis.targets_export import write_targets_xlsx
 from policytag.data.taxonomy import Taxonomy
@@ -72,7 +73,9 @@ def analyze_workspace(ws: "Workspace", taxonomy: Taxonomy) -> WorkspaceAnalysis:
     """Compare the workspace's documents (two or more), find agencies and targets."""
     by_doc = workspace_rows(ws, list(taxonomy.label_ids))
     by_doc = OrderedDict((k, v) for k, v in by_doc.items() if v)
-    labels = {d.doc_id: short_name(d.meta.title or d.name, d.doc_id) for d in ws.docs}
+    known = load_metadata()  # the seed documents' short names (江西 2023), as the CLI uses them
+    labels = {d.doc_id: str((known.get(d.doc_id) or {}).get("short") or short_name(d.meta.title or d.name, d.doc_id))
+              for d in ws.docs}
     rows = [r for rs in by_doc.values() for r in rs]
     out = WorkspaceAnalysis(doc_ids=list(by_doc), labels=labels, rows=rows, source=source_note(ws))
     if not rows:
