@@ -113,7 +113,8 @@ def replay_decisions(oof: Any, fold_docs: Sequence[Sequence[str]], clauses: Sequ
     y = D.label_matrix(clauses, tax).astype(int)
 
     def mix(key: str) -> np.ndarray:
-        return sum(float(w) * np.asarray(oof[f"{key}_{i}"]) for i, w in enumerate(weights) if w)
+        parts = [float(w) * np.asarray(oof[f"{key}_{i}"]) for i, w in enumerate(weights) if w]
+        return np.sum(parts, axis=0)
 
     probs = mix("probs")
     dec = np.zeros_like(y)
