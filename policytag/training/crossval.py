@@ -44,7 +44,8 @@ def system_name(cfg: dict) -> str:
     ctx = "context" if get(cfg, "model.use_context") else "no context"
     if be == "baseline":
         return f"baseline TF-IDF ({ctx})"
-    return f"transformer {get(cfg, 'model.base')} ({ctx})"
+    w = float(get(cfg, "model.tfidf_weight"))
+    return f"transformer {get(cfg, 'model.base')} ({ctx})" + (f" + {w:g} TF-IDF" if w > 0 else "")
 
 
 def cross_validate(clauses: Sequence[Clause], systems: list[tuple[str, dict]], k: int, *,
@@ -113,7 +114,8 @@ def replay_decisions(oof: Any, fold_docs: Sequence[Sequence[str]], clauses: Sequ
     y = D.label_matrix(clauses, tax).astype(int)
 
     def mix(key: str) -> np.ndarray:
-        return sum(float(w) * np.asarray(oof[f"{key}_{i}"]) for i, w in enumerate(weights) if w)
+        parts = [float(w) * np.asarray(oof[f"{key}_{i}"]) for i, w in enumerate(weights) if w]
+        return np.sum(parts, axis=0)
 
     probs = mix("probs")
     dec = np.zeros_like(y)
