@@ -53,6 +53,7 @@ class ModelOptions:
     dropout: float
     freeze_embeddings: bool
     train_layers: int | None
+    tfidf_weight: float
 
 
 @dataclass(frozen=True)

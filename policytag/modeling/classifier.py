@@ -33,6 +33,7 @@ META_FILE = "policytag.json"
 METRICS_FILE = "metrics.json"
 CARD_FILE = "MODEL_CARD.md"
 WEIGHTS_FILE = "model.safetensors"
+COMPANION_DIR = "tfidf"  # a TF-IDF model whose probabilities are averaged in (metadata["blend"])
 FORMAT_VERSION = 1
 
 
@@ -232,6 +233,7 @@ class PolicyClassifier:
         self.metadata.setdefault("backend", self.backend)
         self.metadata.setdefault("label_ids", self.label_ids)
         self.model_dir: Path | None = None
+        self.companion: PolicyClassifier | None = None  # see blend()
 
     # ----------------------------------------------------------------- loading
     @classmethod
@@ -255,6 +257,7 @@ class PolicyClassifier:
             raise ModelNotFoundError(f"{model_dir} holds a {backend} model, not a {cls.__name__}")
         obj = impl._load(Path(model_dir), meta, **kwargs)
         obj.model_dir = Path(model_dir).resolve()
+        attach_companion(obj, model_dir, meta)
         return obj
 
     # -------------------------------------------------------------- metadata
@@ -281,6 +284,18 @@ class PolicyClassifier:
     # -------------------------------------------------------------- predicting
     def predict_proba(self, clauses, batch_size: int | None = None, progress: bool = False) -> np.ndarray:
         raise NotImplementedError
+
+    @property
+    def companion_weight(self) -> float:
+        return float((self.metadata.get("blend") or {}).get("tfidf_weight") or 0.0)
+
+    def blend(self, probs: np.ndarray, clauses) -> np.ndarray:
+        """``(1 − w) · probs + w · companion(clauses)`` when the model directory holds a TF-IDF
+        companion (``metadata["blend"]``, ``model.tfidf_weight`` at training); else ``probs``."""
+        w = self.companion_weight
+        if self.companion is None or w <= 0 or len(probs) == 0:
+            return probs
+        return ((1.0 - w) * np.asarray(probs) + w * self.companion.predict_proba(clauses)).astype(np.float32)
 
     def decide(self, probs: np.ndarray) -> np.ndarray:
         """0/1 decisions from probabilities: the per-label thresholds, then the per-dimension
@@ -345,6 +360,23 @@ class PolicyClassifier:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(version={self.version!r}, labels={len(self.label_ids)})"
+
+
+def attach_companion(model: "PolicyClassifier", model_dir: str | os.PathLike, meta: dict[str, Any]) -> None:
+    """Load the TF-IDF companion a model directory records in ``meta["blend"]`` (checked like
+    any model directory); a missing one is an integrity error, not a silent change of labels."""
+    blend = meta.get("blend") or {}
+    if not blend.get("tfidf_weight"):
+        return
+    sub = Path(model_dir) / str(blend.get("dir") or COMPANION_DIR)
+    if not (sub / META_FILE).exists():
+        from policytag.errors import ModelIntegrityError
+
+        raise ModelIntegrityError(f"{model_dir}: the TF-IDF part of this model ({sub.name}/) is missing; "
+                                  "restore the whole model directory or retrain")
+    from policytag.modeling.baseline import BaselineClassifier
+
+    model.companion = BaselineClassifier.from_pretrained(sub)
 
 
 def thresholds_from_meta(meta: dict[str, Any], label_ids: Sequence[str]) -> np.ndarray:
@@ -513,6 +545,11 @@ class TransformerClassifier(PolicyClassifier):
 
     # -- predicting
     def predict_proba(self, clauses, batch_size: int | None = None, progress: bool = False) -> np.ndarray:
+        clauses = list(clauses)
+        return self.blend(self.net_proba(clauses, batch_size, progress), clauses)
+
+    def net_proba(self, clauses, batch_size: int | None = None, progress: bool = False) -> np.ndarray:
+        """The network's own probabilities (without the TF-IDF companion)."""
         torch = _torch()
         pairs = as_pairs(clauses, context_fields(self.input_config))
         n = len(pairs)
@@ -562,6 +599,8 @@ class TransformerClassifier(PolicyClassifier):
         save_file(state, str(tmp / WEIGHTS_FILE), metadata={"format": "pt", "policytag": str(FORMAT_VERSION)})
         self.net.encoder.config.save_pretrained(tmp)
         self.tokenizer.save_pretrained(tmp)
+        if self.companion is not None and self.companion_weight > 0:
+            self.companion.save_pretrained(tmp / COMPANION_DIR)  # its own policytag.json and checksums
 
     def full_metadata(self) -> dict[str, Any]:
         meta = super().full_metadata()

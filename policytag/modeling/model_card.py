@@ -97,6 +97,9 @@ def render_model_card(meta: dict[str, Any]) -> str:
     if meta.get("backend") == "baseline":
         input_desc = ("character 1–3-gram TF-IDF of the clause" +
                       (" and of its heading path" if inp.get("use_context", True) else ""))
+    if (meta.get("blend") or {}).get("tfidf_weight"):
+        input_desc += (f"; its probabilities are averaged with a character n-gram TF-IDF model's "
+                       f"({meta['blend'].get('what', '')}, files in `{meta['blend'].get('dir', 'tfidf')}/`)")
     tr = meta.get("training") or {}
     training_desc = ", ".join(f"{k} {v}" for k, v in tr.items() if k in ("device", "epochs", "steps", "seconds", "bf16"))
     if tr.get("trained_layers"):

@@ -224,6 +224,7 @@ def _check(model, model_dir: Path, tmp: Path, files: dict, meta: dict, clauses, 
         if variant not in VARIANT_FILES:
             continue
         clf = OnnxClassifier._from_files(model_dir, tmp / fname, meta, variant, recheck_margin=0.0)
+        clf.companion = model.companion  # a TF-IDF companion blends in the same way
         got[variant] = clf.predict_proba(clauses)
     if margin > 0 and "int8" in got:
         near = near_threshold(got["int8"], model.thresholds, margin)
@@ -836,6 +837,9 @@ class OnnxClassifier(_base()):  # type: ignore[misc]  # the base class is resolv
             recheck_margin = recheck_default()
         obj = cls._from_files(model_dir, path, meta, variant, threads=threads, recheck_margin=recheck_margin)
         obj.model_dir = model_dir.resolve()
+        from policytag.modeling.classifier import attach_companion
+
+        attach_companion(obj, model_dir, meta)
         return obj
 
     @classmethod
@@ -864,11 +868,15 @@ class OnnxClassifier(_base()):  # type: ignore[misc]  # the base class is resolv
         if n == 0:
             return np.zeros((0, len(self.label_ids)), dtype=np.float32)
         bs = int(batch_size or (self.metadata.get("config", {}) or {}).get("predict", {}).get("batch_size", 32))
-        out = self._run(self.session, pairs, bs, progress)
-        if self.recheck_margin > 0:
+        clauses = list(clauses)
+        net = self._run(self.session, pairs, bs, progress)
+        out = self.blend(net, clauses)
+        if self.recheck_margin > 0:  # near a threshold after blending: the network part again in fp32
             near = np.flatnonzero(near_threshold(out, self.thresholds, self.recheck_margin))
             if len(near):
-                out[near] = self._run(self.fp32_session(), [pairs[i] for i in near], bs, False)
+                fp32 = self._run(self.fp32_session(), [pairs[i] for i in near], bs, False)
+                w = self.companion_weight if self.companion is not None else 0.0
+                out[near] = fp32 if w <= 0 else (out[near] - (1 - w) * net[near]) + (1 - w) * fp32
                 self.last_rechecked = int(len(near))
         from policytag.modeling.classifier import check_finite
 

@@ -44,7 +44,8 @@ def system_name(cfg: dict) -> str:
     ctx = "context" if get(cfg, "model.use_context") else "no context"
     if be == "baseline":
         return f"baseline TF-IDF ({ctx})"
-    return f"transformer {get(cfg, 'model.base')} ({ctx})"
+    w = float(get(cfg, "model.tfidf_weight"))
+    return f"transformer {get(cfg, 'model.base')} ({ctx})" + (f" + {w:g} TF-IDF" if w > 0 else "")
 
 
 def cross_validate(clauses: Sequence[Clause], systems: list[tuple[str, dict]], k: int, *,

@@ -34,7 +34,8 @@ from policytag.errors import ConfigError, ModelNotFoundError, PolicytagError
 from policytag.data.taxonomy import load_taxonomy
 from policytag.data import dataset as D
 from policytag.training.evaluation import compute_metrics
-from policytag.modeling.classifier import (PolicyClassifier, TransformerClassifier, as_pairs, bottom_layers_forward,
+from policytag.modeling.classifier import (COMPANION_DIR, PolicyClassifier, TransformerClassifier, as_pairs,
+                                         bottom_layers_forward,
                                          build_net, encode_pairs,
                                          encoder_layers, first_segment_mask)
 from policytag.training.thresholds import apply_gates, tune_gates, tune_thresholds
@@ -220,6 +221,7 @@ def _fit_transformer(clauses, y, cfg, label_ids, meta, *, progress: bool) -> Tra
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments, set_seed
 
     seed = int(cfg["seed"])
+    tfidf_weight(cfg)  # a wrong weight fails before the training, not after
     threads = get(cfg, "training.threads")
     if threads:
         torch.set_num_threads(int(threads))
@@ -281,11 +283,40 @@ def _fit_transformer(clauses, y, cfg, label_ids, meta, *, progress: bool) -> Tra
         "cached_frozen_layers": cached,
     }
     clf = TransformerClassifier(net, tokenizer, label_ids, metadata=meta, device=device)
+    _add_companion(clf, clauses, y, cfg, label_ids, meta)
     if cached:
         key = str(base_path)
         clf._from_hidden = (start, lambda prs: cached_hidden(encoder, tokenizer, prs, inp, start, key=key,
                                                              device=device))
     return clf
+
+
+def tfidf_weight(cfg: dict) -> float:
+    w = float(get(cfg, "model.tfidf_weight"))
+    if not 0 <= w < 1:
+        raise ConfigError(f"model.tfidf_weight must be in [0, 1), got {w}; use --backend baseline for TF-IDF alone")
+    return w
+
+
+def _add_companion(clf: TransformerClassifier, clauses, y, cfg: dict, label_ids, meta: dict) -> None:
+    """``model.tfidf_weight`` > 0: fit the TF-IDF model (section ``baseline``) on the same clauses;
+    its probabilities are averaged in with that weight (``PolicyClassifier.blend``)."""
+    w = tfidf_weight(cfg)
+    if w <= 0:
+        return
+    from policytag.modeling.baseline import BaselineClassifier
+
+    t0 = time.time()
+    comp = BaselineClassifier(label_ids, metadata={"n_themes": meta["n_themes"], "input": input_config(cfg)},
+                              params=cfg["baseline"])
+    comp.fit(clauses, y, seed=int(cfg["seed"]))
+    comp.metadata.update(backend="baseline", label_ids=list(label_ids), n_themes=meta["n_themes"],
+                         base_model={"name": "tfidf-char-ngrams", "source": "scikit-learn"},
+                         training={"seconds": round(time.time() - t0, 2), "device": "cpu"},
+                         note="TF-IDF part of a blended model: see the parent directory's policytag.json")
+    clf.companion = comp
+    clf.metadata["blend"] = {"tfidf_weight": w, "dir": COMPANION_DIR,
+                             "what": f"probabilities = {1 - w:g} x transformer + {w:g} x TF-IDF (char n-grams)"}
 
 
 def _freeze_lower_layers(encoder, train_layers, progress: bool) -> tuple[Any, int]:
