@@ -11,7 +11,7 @@ test documents are not in these files at all.
 
 A rule: a name, the weights of the systems' probabilities (``1,0``: the first system — the
 transformer — alone; ``0.7,0.3``: an average with the TF-IDF baseline) and ``thresholds.*``
-overrides. Without ``--rule`` a standard set is run. Prints a Markdown table.
+overrides of the configuration the cross-validation ran with (recorded in ``cv.json``). Without ``--rule`` a standard set is run. Prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from policytag.config import load_config
+from policytag.config import _merge, apply_overrides, load_config
 from policytag.data import dataset as D
 from policytag.training.crossval import replay_decisions
 
@@ -53,6 +53,9 @@ def main(argv=None) -> int:
     by_id = {c.clause_id: c for c in D.load_gold()}
     clauses = [by_id[i] for i in oof["clause_ids"]]
     systems = list(oof["systems"])
+    # the rule "as trained" is the run's own config (recorded in cv.json); keys added since come from configs/default.yaml
+    recorded = next(iter(cv["systems"].values()))["config"]
+    base = _merge(load_config("default"), {k: v for k, v in recorded.items() if k != "backend"})
     for k in range(1, len(cv["fold_docs"]) + 1):
         if f"inner_index_{k}_1" in oof and not np.array_equal(oof[f"inner_index_{k}_0"], oof[f"inner_index_{k}_1"]):
             raise SystemExit(f"fold {k}: the systems' inner folds differ; cannot average them")
@@ -66,7 +69,7 @@ def main(argv=None) -> int:
     for spec in args.rule or STANDARD:
         name, w, ov = (spec.split("|") + ["", ""])[:3]
         weights = [float(x) for x in w.split(",")] if w else [1.0]
-        cfg = load_config("default", [o for o in ov.split(";") if o])
+        cfg = apply_overrides(base, [o for o in ov.split(";") if o])
         r = replay_decisions(oof, cv["fold_docs"], clauses, cfg, weights=weights)
         p, s, u = r["pooled"], r["summary"], r["pooled"]["use"]
         print(f"| {name} | {p['themes']['micro_f1']:.3f} | {p['measures']['micro_f1']:.3f} | "

@@ -274,6 +274,8 @@ def evaluate_dir(model_dir, *, data=None, baseline_dir=None, out_dir=None, conte
     mcfg = copy.deepcopy(model.metadata.get("config") or {})
     name = f"{model.backend} {((model.metadata.get('base_model') or {}).get('name') or '')}".strip()
     name += " (context)" if model.metadata.get("input", {}).get("use_context", True) else " (no context)"
+    if getattr(model, "companion_weight", 0.0):
+        name += f" + {model.companion_weight:g} TF-IDF"
     say(f"scoring {name} on {len(clauses)} clauses", progress)
     probs = model.predict_proba(clauses, progress=progress)
     systems[name] = evaluate(model, clauses, taxonomy=tax, probs=probs)
