@@ -1,4 +1,4 @@
-"""The app's 比较与分析 tab: the same comparison, agencies and targets as the CLI, on what the page shows.
+"""The app's 比较 tab: the same comparison, agencies and targets as the CLI, on what the page shows.
 
 Uses the keyword stand-in model of ``test_app.py`` (no training) and two seed documents.
 """

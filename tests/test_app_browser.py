@@ -289,7 +289,7 @@ def test_compare_tab_shows_the_difference_and_the_clauses_behind_a_cell(browser,
     page.get_by_role("tab", name="上传文件").click()
     page.set_input_files("#pt-file input[type=file]", [str(JIANGXI), str(SEED)])
     page.wait_for_function("document.querySelector('#pt-summary').innerText.includes('2 份文档')", timeout=120_000)
-    page.get_by_role("tab", name="比较与分析").click()
+    page.get_by_role("tab", name="比较").click()
     page.wait_for_function("document.querySelector('#pt-an-msg').innerText.includes('已分析 2 份文档')", timeout=60_000)
     assert page.locator("#pt-an-compare table.pt-balance").is_visible()
     assert "差异" in page.locator("#pt-an-compare .pt-corner").nth(1).inner_text()
@@ -307,8 +307,8 @@ def test_phone_layout(browser, app, tmp_path):
     _tag(page, SEED.read_text(encoding="utf-8"))
     tabs = page.locator("#pt-tabs button[role=tab]")
     names = [t.inner_text().strip() for t in tabs.all() if t.is_visible()]
-    assert names[:4] == ["标注", "复核", "模型", "API"], names  # none hidden behind "⋯"
-    for t in tabs.all()[:4]:
+    assert names[:5] == ["标注", "复核", "比较", "模型", "API"], names  # none hidden behind "⋯"
+    for t in tabs.all()[:5]:
         b = t.bounding_box()
         assert b and b["x"] + b["width"] <= PHONE["width"]
     _screenshot(page, tmp_path, "app-phone-390.png")

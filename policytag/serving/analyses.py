@@ -1,4 +1,4 @@
-"""The app's 比较与分析 tab without Gradio: the documents of a workspace compared, their
+"""The app's 比较 tab without Gradio: the documents of a workspace compared, their
 responsible agencies and their quantified targets.
 
 The same library functions as ``policytag compare`` / ``agencies`` / ``targets``

@@ -1,4 +1,4 @@
-"""HTML and tables of the 比较与分析 tab: pure functions of a
+"""HTML and tables of the 比较 tab: pure functions of a
 :class:`~policytag.serving.analyses.WorkspaceAnalysis`, no Gradio."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The 比较与分析 tab: layout, callbacks and wiring.
+"""The 比较 tab: layout, callbacks and wiring.
 
 The callbacks only translate: :meth:`AppService.analyze` computes (the library of
 ``policytag compare`` / ``agencies`` / ``targets``), :mod:`~policytag.serving.analysis_render`

@@ -13,7 +13,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     # header, tabs
     "subtitle": ("科普政策条款标注：主题（对象） × 措施类型（政策工具）", "Policy clause tagger: theme (target group) × measure type (policy instrument)"),
     "tab_tag": ("标注", "Tag"), "tab_review": ("复核", "Review"), "tab_model": ("模型", "Model"), "tab_api": ("API", "API"),
-    "tab_analysis": ("比较与分析", "Compare & analyse"),
+    "tab_analysis": ("比较", "Compare"),
     "an_intro": ("对“标注”页中的文档（可一次上传多份）做比较：各文档主题 × 措施类型占比并列及其差异、供给型/环境型/需求型平衡；"
                  "责任单位（规范名称）× 措施类型；量化目标（数量、单位、指标、期限）。使用页面上看到的标签（含人工修正）。",
                  "For the documents of the Tag tab (upload several at once): theme × measure shares side by side and their "

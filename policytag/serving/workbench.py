@@ -437,7 +437,7 @@ class AppService:
                                         heat=self.heatmap(ws.rows_of(doc_id))))
 
     def analyze(self, ws: Workspace) -> analyses.WorkspaceAnalysis:
-        """The 比较与分析 tab: compare the workspace's documents, their agencies and targets
+        """The 比较 tab: compare the workspace's documents, their agencies and targets
         (on the rows as shown, corrections included)."""
         return analyses.analyze_workspace(Workspace(list(ws.docs)).replace(self.overlay_corrections(ws.rows)),
                                           self.taxonomy)
