@@ -145,6 +145,7 @@ def main(argv=None) -> int:
     import torch
 
     from policytag.modeling import onnx_runtime as ox
+    from policytag.modeling.classifier import attach_companion
     from policytag.modeling.classifier import PolicyClassifier, read_metadata
     from policytag.modeling.fast_runtime import fast_runtime_status
     from policytag.serving import tagging
@@ -207,8 +208,10 @@ def main(argv=None) -> int:
             print(f"  {v}: quantized in {time.perf_counter() - t0:.0f} s", flush=True)
             for m in (0.0, margin):
                 om = ox.OnnxClassifier._from_files(model_dir, d / ox.INT8_FILE, meta, "int8", recheck_margin=m)
+                attach_companion(om, model_dir, meta)  # a blended model's TF-IDF part, as in the default path
                 onnx_models[f"{v}{'+recheck' if m else ''}"] = om
         onnx_models["fp32"] = ox.OnnxClassifier._from_files(model_dir, full, meta, "fp32")
+        attach_companion(onnx_models["fp32"], model_dir, meta)
 
     naive_idx = np.linspace(0, n - 1, min(n, args.naive_max)).round().astype(int) if args.naive_max else np.arange(n)
     naive_clauses = [clauses[i] for i in naive_idx]

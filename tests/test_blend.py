@@ -75,3 +75,18 @@ def test_the_weight_is_checked():
 
     with pytest.raises(ConfigError, match="tfidf_weight"):
         fit_classifier(cl, D.label_matrix(cl), cfg)
+
+
+def test_a_saved_tfidf_model_scores_in_numpy_exactly_as_scikit_learn(baseline_model_dir, clauses, tmp_path):
+    from policytag.modeling.baseline import BaselineClassifier
+
+    m = BaselineClassifier.from_pretrained(baseline_model_dir)
+    assert m._scorer is not None  # no scikit-learn needed to predict
+    fast = m.predict_proba(clauses + ["", "ＡＢＣ  科普\t基地", "第一条"])
+    m._restore_sklearn(m._state)
+    m._scorer = None
+    slow = m.predict_proba(clauses + ["", "ＡＢＣ  科普\t基地", "第一条"])
+    assert np.abs(fast - slow).max() <= 1e-9
+    again = BaselineClassifier.from_pretrained(BaselineClassifier.from_pretrained(baseline_model_dir)
+                                               .save_pretrained(tmp_path / "copy"))
+    assert np.abs(again.predict_proba(clauses) - fast[: len(clauses)]).max() <= 1e-9

@@ -7,6 +7,7 @@ every evaluation report.
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 from typing import Any, Sequence
@@ -97,6 +98,13 @@ class BaselineClassifier(PolicyClassifier):
         out = np.zeros((len(pairs), len(self.label_ids)), dtype=np.float32)
         if not pairs:
             return out
+        scorer: TfidfScorer | None = getattr(self, "_scorer", None)
+        if scorer is not None:
+            fitted, probs = scorer.predict(pairs)
+            out[:, fitted] = probs
+            for j, v in self.constant.items():
+                out[:, j] = v
+            return check_finite(out, self)
         x = self._features(pairs)
         for j in range(len(self.label_ids)):
             if j in self.clf:
@@ -116,6 +124,9 @@ class BaselineClassifier(PolicyClassifier):
     # and give exactly the same probabilities.
 
     def _write_weights(self, tmp: Path) -> None:
+        if not self.clf and getattr(self, "_state", None) is not None:  # loaded, scored in numpy: the same arrays
+            np.savez_compressed(tmp / BASELINE_FILE, **self._state)
+            return
         arrays: dict[str, np.ndarray] = {}
         for name, vec in (("text", self.text_vec), ("ctx", self.ctx_vec)):
             if vec is None:
@@ -148,6 +159,15 @@ class BaselineClassifier(PolicyClassifier):
         return vec
 
     def _restore(self, state) -> None:
+        """A saved model predicts with :class:`TfidfScorer` (numpy only: no scikit-learn import,
+        the same probabilities); the scikit-learn objects are rebuilt only when asked for."""
+        self._state = state
+        self.constant = {int(j): float(v) for j, v in zip(state["const_labels"].tolist(), state["const_values"].tolist())}
+        self._scorer = TfidfScorer.from_state(state, self.params) if TfidfScorer.supports(state, self.params) else None
+        if self._scorer is None:
+            self._restore_sklearn(state)
+
+    def _restore_sklearn(self, state) -> None:
         from sklearn.linear_model import LogisticRegression
 
         self.text_vec = self._vectorizer(state["text_terms"], state["text_idf"])
@@ -210,3 +230,77 @@ class BaselineClassifier(PolicyClassifier):
         obj.text_vec, obj.ctx_vec = state["text_vec"], state["ctx_vec"]
         obj.clf, obj.constant = state["clf"], state["constant"]
         return obj
+
+
+class TfidfScorer:
+    """Character n-gram TF-IDF + logistic regression scores from the saved arrays, in numpy.
+
+    Reproduces scikit-learn's ``TfidfVectorizer(analyzer="char", lowercase=True,
+    sublinear_tf=True, norm="l2")`` and ``LogisticRegression.predict_proba`` for the saved
+    model (checked against them in the tests) without importing scikit-learn or scipy, so a
+    blended model starts as fast as the transformer alone.
+    """
+
+    _WHITE = re.compile(r"\s\s+")
+
+    def __init__(self, vocabs, idfs, weights, coef, intercept, labels, ngram_range, sublinear: bool):
+        self.vocabs, self.idfs, self.weights = vocabs, idfs, weights
+        self.coef, self.intercept, self.labels = coef, intercept, labels
+        self.min_n, self.max_n = int(ngram_range[0]), int(ngram_range[1])
+        self.sublinear = sublinear
+
+    @staticmethod
+    def supports(state, params) -> bool:
+        classes = state.get("lr_classes")
+        return ("lr_coef" in state and classes is not None and len(classes) > 0
+                and all(list(c) == [0, 1] for c in classes.tolist()))
+
+    @classmethod
+    def from_state(cls, state, params) -> "TfidfScorer":
+        vocabs, idfs, weights = [], [], []
+        for name, w in (("text", 1.0), ("ctx", float(params.get("context_weight", 0.5)))):
+            if f"{name}_terms" in state:
+                vocabs.append({str(t): j for j, t in enumerate(state[f"{name}_terms"].tolist())})
+                idfs.append(np.asarray(state[f"{name}_idf"], dtype=np.float64))
+                weights.append(w)
+        return cls(vocabs, idfs, weights, np.asarray(state["lr_coef"], dtype=np.float64),
+                   np.asarray(state["lr_intercept"], dtype=np.float64), state["lr_labels"].tolist(),
+                   params.get("ngram_range", (1, 3)), bool(params.get("sublinear_tf", True)))
+
+    def _ngrams(self, text: str) -> list[str]:
+        text = self._WHITE.sub(" ", text.lower())
+        n_len = len(text)
+        grams = list(text) if self.min_n == 1 else []
+        for n in range(max(self.min_n, 2) if self.min_n == 1 else self.min_n, min(self.max_n + 1, n_len + 1)):
+            grams.extend(text[i:i + n] for i in range(n_len - n + 1))
+        return grams
+
+    def _row(self, text: str, k: int) -> tuple[np.ndarray, np.ndarray]:
+        vocab = self.vocabs[k]
+        counts: dict[int, int] = {}
+        for g in self._ngrams(text):
+            j = vocab.get(g)
+            if j is not None:
+                counts[j] = counts.get(j, 0) + 1
+        if not counts:
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
+        idx = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
+        tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+        if self.sublinear:
+            tf = np.log(tf) + 1.0
+        v = tf * self.idfs[k][idx]
+        norm = np.sqrt(np.dot(v, v))
+        return idx, (v / norm if norm > 0 else v)
+
+    def predict(self, pairs) -> tuple[list[int], np.ndarray]:
+        """(fitted label columns, probabilities ``[len(pairs), len(fitted)]``)."""
+        out = np.zeros((len(pairs), len(self.labels)))
+        offsets = np.cumsum([0] + [len(v) for v in self.vocabs])
+        for r, (text, ctx) in enumerate(pairs):
+            z = self.intercept.copy()
+            for k, part in enumerate((text, ctx or " ")[: len(self.vocabs)]):
+                idx, val = self._row(part, k)
+                if len(idx):
+                    z += self.coef[:, offsets[k] + idx] @ (val * self.weights[k])
+            out[r] = 1.0 / (1.0 + np.exp(-z))
+        return self.labels, out

@@ -465,9 +465,9 @@ def trim_classifier(clf, plan: TrimPlan | None = None, sample: Sequence[str] | N
     meta = copy.deepcopy(clf.metadata)
     _kind, pieces, _ = _model_pieces(tj)
     meta["vocab_trim"] = {**plan.info([pieces[int(i)] for i in plan.kept]), "embedding_rows_before": int(rows)}
-    out = TransformerClassifier(net, tokenizer, clf.label_ids, clf.thresholds, meta, device="cpu")
-    out.companion = clf.companion  # the TF-IDF part of a blended model reads text, not token ids
-    return out
+    trimmed = TransformerClassifier(net, tokenizer, clf.label_ids, clf.thresholds, meta, device="cpu")
+    trimmed.companion = clf.companion  # the TF-IDF part of a blended model reads text, not token ids
+    return trimmed
 
 
 def trim_info(model_dir: str | os.PathLike) -> dict | None:
