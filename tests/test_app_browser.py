@@ -85,6 +85,14 @@ def _tag(page, text: str) -> None:
     page.wait_for_function("document.querySelector('#pt-summary').innerText.includes('个有标签')", timeout=120_000)
 
 
+def _upload(page, files: list[Path]) -> None:
+    """Upload several files at once on the 上传文件 tab and wait until all are tagged."""
+    page.get_by_role("tab", name="上传文件").click()
+    page.set_input_files("#pt-file input[type=file]", [str(f) for f in files])
+    page.wait_for_function(f"document.querySelector('#pt-summary').innerText.includes('{len(files)} 份文档')",
+                           timeout=120_000)
+
+
 def _choose(page, elem_id: str, labels: list[str]) -> None:
     """Replace the selection of a Gradio multiselect dropdown by ``labels`` (their display text)."""
     box = page.locator(f"#{elem_id}")
@@ -262,9 +270,7 @@ def test_heatmap_click_filters_the_table_and_exports_a_png_with_caption(browser,
 def test_several_files_at_once(browser, app, tmp_path):
     url, _, _ = app
     page = _page(browser, url)
-    page.get_by_role("tab", name="上传文件").click()
-    page.set_input_files("#pt-file input[type=file]", [str(SEED), str(JIANGXI)])
-    page.wait_for_function("document.querySelector('#pt-summary').innerText.includes('2 份文档')", timeout=120_000)
+    _upload(page, [SEED, JIANGXI])
     assert page.locator("#pt-doc-sel").is_visible()
     page.get_by_role("tab", name="条款表").click()
     page.wait_for_selector("#pt-table [data-testid='header-0']")
@@ -286,9 +292,7 @@ def test_several_files_at_once(browser, app, tmp_path):
 def test_compare_tab_shows_the_difference_and_the_clauses_behind_a_cell(browser, app, tmp_path):
     url, _, _ = app
     page = _page(browser, url)
-    page.get_by_role("tab", name="上传文件").click()
-    page.set_input_files("#pt-file input[type=file]", [str(JIANGXI), str(SEED)])
-    page.wait_for_function("document.querySelector('#pt-summary').innerText.includes('2 份文档')", timeout=120_000)
+    _upload(page, [JIANGXI, SEED])
     page.get_by_role("tab", name="比较").click()
     page.wait_for_function("document.querySelector('#pt-an-msg').innerText.includes('已分析 2 份文档')", timeout=60_000)
     assert page.locator("#pt-an-compare table.pt-balance").is_visible()

@@ -28,6 +28,7 @@ from typing import Any, Iterable, Sequence
 
 import yaml
 
+from policytag.analysis.tally import NONE_ID, NONE_ZH
 from policytag.data.taxonomy import Taxonomy, load_taxonomy
 from policytag.text.segmentation import split_outside_brackets
 
@@ -38,7 +39,6 @@ SUPPORT_WORDS = ("配合", "参与", "协助", "协同", "参加", "协办")
 _LABEL_ROLE = [(re.compile(r"(?:牵头单位|牵头部门|主办单位|责任主体)\s*[:：]"), "lead"),
                (re.compile(r"(?:配合单位|参与单位|协办单位|协同单位)\s*[:：]"), "support"),
                (re.compile(r"(?:责任单位|责任部门)\s*[:：]"), None)]
-_NONE_ZH = "无"
 
 
 @dataclass
@@ -341,7 +341,7 @@ def agency_matrix(rows: Sequence[dict], dimension: str = "measures", *, role: st
     cols = ids + ["(none)"]
     order = sorted(counts, key=lambda a: (-total[a], list(counts).index(a)))
     data = [[counts[a].get(c, 0) for c in cols] + [total[a]] for a in order]
-    col_names = ([tax[c].zh if names == "zh" else c for c in ids] + [_NONE_ZH if names == "zh" else "(none)"]
+    col_names = ([tax[c].zh if names == "zh" else c for c in ids] + [NONE_ZH if names == "zh" else NONE_ID]
                  + ["条款数" if names == "zh" else "clauses"])
     df = pd.DataFrame(data, index=order, columns=col_names, dtype=int)
     df.index.name = "责任单位" if names == "zh" else "agency"

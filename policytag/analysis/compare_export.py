@@ -15,12 +15,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-from policytag.analysis.compare import NONE_ID, Comparison
+from policytag.analysis.compare import Comparison
+from policytag.analysis.tally import NONE_ID, NONE_ZH
 from policytag.analysis.plotting import NO_CJK_FONT, apply_font, heatmap, save_figure, setup_matplotlib
 from policytag.analysis.xlsx import Sheet, write_workbook
 from policytag.errors import InputError
 
-NONE_ZH = "无"
 FIGURE_SUFFIXES = (".png", ".svg")
 GROUP_BY_ZH = {"doc": "文档", "input": "输入", "year": "年份", "level": "层级", "issuer": "发文机关", "genre": "文种"}
 

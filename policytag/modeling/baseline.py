@@ -163,7 +163,7 @@ class BaselineClassifier(PolicyClassifier):
         the same probabilities); the scikit-learn objects are rebuilt only when asked for."""
         self._state = state
         self.constant = {int(j): float(v) for j, v in zip(state["const_labels"].tolist(), state["const_values"].tolist())}
-        self._scorer = TfidfScorer.from_state(state, self.params) if TfidfScorer.supports(state, self.params) else None
+        self._scorer = TfidfScorer.from_state(state, self.params) if TfidfScorer.supports(state) else None
         if self._scorer is None:
             self._restore_sklearn(state)
 
@@ -250,7 +250,7 @@ class TfidfScorer:
         self.sublinear = sublinear
 
     @staticmethod
-    def supports(state, params) -> bool:
+    def supports(state) -> bool:
         classes = state.get("lr_classes")
         return ("lr_coef" in state and classes is not None and len(classes) > 0
                 and all(list(c) == [0, 1] for c in classes.tolist()))
@@ -269,10 +269,9 @@ class TfidfScorer:
 
     def _ngrams(self, text: str) -> list[str]:
         text = self._WHITE.sub(" ", text.lower())
-        n_len = len(text)
-        grams = list(text) if self.min_n == 1 else []
-        for n in range(max(self.min_n, 2) if self.min_n == 1 else self.min_n, min(self.max_n + 1, n_len + 1)):
-            grams.extend(text[i:i + n] for i in range(n_len - n + 1))
+        grams = list(text) if self.min_n == 1 else []  # as scikit-learn: unigrams first, then n = 2 ...
+        for n in range(max(self.min_n, 2), min(self.max_n, len(text)) + 1):
+            grams.extend(text[i:i + n] for i in range(len(text) - n + 1))
         return grams
 
     def _row(self, text: str, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from policytag.analysis.agencies import AgencyAnalysis, analyze_agencies
 from policytag.analysis.agencies_export import plot_agency_matrix, write_agencies_xlsx
 from policytag.analysis.compare import Comparison, compare_documents
-from policytag.analysis.compare_export import plot_comparison, write_comparison_xlsx
+from policytag.analysis.compare_export import group_label, plot_comparison, write_comparison_xlsx
 from policytag.analysis.inputs import load_metadata
 from policytag.analysis.targets import Target, targets_from_rows
 from policytag.analysis.targets_export import write_targets_xlsx
@@ -121,14 +121,9 @@ def compare_cell(analysis: WorkspaceAnalysis, theme: str, measure: str) -> list[
     c = analysis.comparison
     if c is None:
         return []
-    return [(c.labels.get(g) or g, r) for g in c.groups for r in c.cell_clauses(g, theme, measure)]
+    return [(group_label(c, g), r) for g in c.groups for r in c.cell_clauses(g, theme, measure)]
 
 
 def agency_measure_rows(analysis: WorkspaceAnalysis, top: int = 20) -> Any:
-    """The agency × measure matrix (clause counts) of the most frequent ``top`` agencies."""
-    ag = analysis.agencies
-    if ag is None:
-        return None
-    m = ag.measures
-    key = "条款数" if "条款数" in m.columns else m.columns[-1]
-    return m.sort_values(key, ascending=False, kind="stable").head(top)
+    """The agency × measure matrix (clause counts) of the ``top`` agencies (it is ordered by clauses)."""
+    return None if analysis.agencies is None else analysis.agencies.measures.head(top)

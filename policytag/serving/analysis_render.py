@@ -7,14 +7,12 @@ from typing import Any, Sequence
 
 import pandas as pd
 
+from policytag.analysis.compare_export import group_label
 from policytag.analysis.targets import targets_table
 from policytag.data.taxonomy import Taxonomy
 from policytag.serving.analyses import WorkspaceAnalysis, agency_measure_rows
 from policytag.serving.i18n import NONE_ID, family_name, label_name, names
 from policytag.serving.render import esc
-
-TARGET_COLUMNS = {"zh": None, "en": None}
-
 
 def _w(lang: str, zh: str, en: str) -> str:
     return en if lang == "en" else zh
@@ -56,7 +54,7 @@ def families_html(a: WorkspaceAnalysis, tax: Taxonomy, lang: str = "zh") -> str:
     for g in c.groups:
         fam = c.families[c.families.group == g].set_index("family")
         cells = "".join(f"<td>{float(fam.loc[f, 'measure_share']):.1f}%</td>" for f in fams)
-        rows.append(f'<tr><th class="pt-trow">{esc(c.labels.get(g) or g)}</th>'
+        rows.append(f'<tr><th class="pt-trow">{esc(group_label(c, g))}</th>'
                     f"<td>{c.n_clauses[g]}</td>{cells}</tr>")
     return (f'<table class="pt-heat pt-balance"><thead><tr><th class="pt-corner">{_w(lang, "文档", "document")}</th>'
             f'<th>{_w(lang, "条款数", "clauses")}</th>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>')
@@ -71,15 +69,15 @@ def compare_html(a: WorkspaceAnalysis, tax: Taxonomy, lang: str = "zh") -> str:
     if c is None:
         return _empty(_w(lang, "比较需要至少两份文档：在“标注”页一次上传两份或更多文件（或一个 .zip）。",
                          "Comparing needs two or more documents: upload several files (or a .zip) on the Tag tab."))
-    base = c.labels.get(c.baseline) or c.baseline
+    base = group_label(c, c.baseline)
     parts = [f'<div class="pt-note">{esc(_w(lang, "政策工具类别占比（占措施标签）", "Instrument family balance (share of measure labels)"))}</div>',
              families_html(a, tax, lang)]
     for g in c.groups[1:]:
-        gl = c.labels.get(g) or g
+        gl = group_label(c, g)
         title = _w(lang, f"差异（百分点）：{gl} − {base}", f"difference (pp): {gl} − {base}")
         parts.append(_matrix(c.difference(g, c.baseline), tax, lang, diff=True, title=title))
     for g in c.groups:
-        gl = c.labels.get(g) or g
+        gl = group_label(c, g)
         title = _w(lang, f"{gl}：占条款 %（{c.n_clauses[g]} 条）", f"{gl}: % of clauses ({c.n_clauses[g]})")
         parts.append(_matrix(c.shares[g], tax, lang, diff=False, title=title))
     note = _w(lang, "占比：同时具有该主题和该措施类型的条款 ÷ 文档条款数；差异为百分点（绿色增加，红色减少）。点击单元格列出其条款。",

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from policytag.analysis.tally import NONE_ID  # "no label"; the tab and the exports use the same id
 from policytag.data.taxonomy import Taxonomy
 
 LANGS = ("zh", "en")
-NONE_ID = "(none)"  # same value as policytag.serving.tagging.NONE_ID ("no label")
 
 STRINGS: dict[str, tuple[str, str]] = {
     # header, tabs

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from policytag.analysis.tally import NONE_ID, NONE_ZH, document_summary, family_counts, heatmap_matrix
+from policytag.analysis.tally import NONE_ID, document_summary, family_counts, heatmap_matrix  # noqa: F401  (NONE_ID re-exported)
 from policytag.clause import Clause
 from policytag.fileio import atomic_write_bytes, atomic_write_text, csv_bytes, xlsx_bytes
 from policytag.errors import InputError, ModelNotFoundError, PolicytagError

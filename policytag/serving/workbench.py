@@ -439,8 +439,7 @@ class AppService:
     def analyze(self, ws: Workspace) -> analyses.WorkspaceAnalysis:
         """The 比较 tab: compare the workspace's documents, their agencies and targets
         (on the rows as shown, corrections included)."""
-        return analyses.analyze_workspace(Workspace(list(ws.docs)).replace(self.overlay_corrections(ws.rows)),
-                                          self.taxonomy)
+        return analyses.analyze_workspace(ws.replace(self.overlay_corrections(ws.rows)), self.taxonomy)
 
     def analysis_files(self, analysis: analyses.WorkspaceAnalysis, kind: str) -> list[str]:
         """Write one analysis download (workbook + figure) on demand; returns the paths."""

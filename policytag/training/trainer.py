@@ -304,16 +304,8 @@ def _add_companion(clf: TransformerClassifier, clauses, y, cfg: dict, label_ids,
     w = tfidf_weight(cfg)
     if w <= 0:
         return
-    from policytag.modeling.baseline import BaselineClassifier
-
-    t0 = time.time()
-    comp = BaselineClassifier(label_ids, metadata={"n_themes": meta["n_themes"], "input": input_config(cfg)},
-                              params=cfg["baseline"])
-    comp.fit(clauses, y, seed=int(cfg["seed"]))
-    comp.metadata.update(backend="baseline", label_ids=list(label_ids), n_themes=meta["n_themes"],
-                         base_model={"name": "tfidf-char-ngrams", "source": "scikit-learn"},
-                         training={"seconds": round(time.time() - t0, 2), "device": "cpu"},
-                         note="TF-IDF part of a blended model: see the parent directory's policytag.json")
+    comp = fit_classifier(clauses, y, {**cfg, "backend": "baseline"}, label_ids=label_ids, n_themes=meta["n_themes"])
+    comp.metadata["note"] = "TF-IDF part of a blended model: see the parent directory's policytag.json"
     clf.companion = comp
     clf.metadata["blend"] = {"tfidf_weight": w, "dir": COMPANION_DIR,
                              "what": f"probabilities = {1 - w:g} x transformer + {w:g} x TF-IDF (char n-grams)"}
