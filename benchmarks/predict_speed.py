@@ -63,8 +63,9 @@ def seed_clauses(min_clauses: int = 0) -> list:
     return clauses
 
 
-def agreement(a: np.ndarray, b: np.ndarray, thresholds: np.ndarray) -> float:
-    return float(np.mean(np.all((a >= thresholds) == (b >= thresholds), axis=1)))
+def agreement(model, a: np.ndarray, b: np.ndarray) -> float:
+    """Share of clauses whose labels (thresholds, then gates: ``model.decide``) are the same."""
+    return float(np.mean(np.all(model.decide(a) == model.decide(b), axis=1)))
 
 
 def gold_sets():
@@ -168,7 +169,8 @@ def main(argv=None) -> int:
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPU(s), torch {torch.__version__} "
           f"({torch.get_num_threads()} threads), onnxruntime {ox._version('onnxruntime')}")
     print(f"clauses: {n} ({'segmented seed documents' if args.clauses == 'seed' else 'corpus documents, unseen'}), "
-          f"batch size {bs}, re-check margin {margin:g} log-odds", flush=True)
+          f"batch size {bs} (ONNX Runtime: {ox.batch_size_default() or bs}), re-check margin {margin:g} log-odds",
+          flush=True)
 
     tmp = tempfile.TemporaryDirectory(prefix="policytag-speed-")
     ok, why = fast_runtime_status(model_dir, meta)
@@ -209,9 +211,11 @@ def main(argv=None) -> int:
             for m in (0.0, margin):
                 om = ox.OnnxClassifier._from_files(model_dir, d / ox.INT8_FILE, meta, "int8", recheck_margin=m)
                 attach_companion(om, model_dir, meta)  # a blended model's TF-IDF part, as in the default path
+                om.batch_size = ox.batch_size_default()  # clauses per ONNX Runtime call, as in the default path
                 onnx_models[f"{v}{'+recheck' if m else ''}"] = om
         onnx_models["fp32"] = ox.OnnxClassifier._from_files(model_dir, full, meta, "fp32")
         attach_companion(onnx_models["fp32"], model_dir, meta)
+        onnx_models["fp32"].batch_size = ox.batch_size_default()
 
     naive_idx = np.linspace(0, n - 1, min(n, args.naive_max)).round().astype(int) if args.naive_max else np.arange(n)
     naive_clauses = [clauses[i] for i in naive_idx]
@@ -248,12 +252,12 @@ def main(argv=None) -> int:
         om = default_model if k == "default" else onnx_models.get(k)
         if om is not None:
             p = om.predict_proba(clauses, batch_size=bs)
-            row.update(agreement=agreement(p, ref, model.thresholds), max_abs_prob_diff=float(np.abs(p - ref).max()),
+            row.update(agreement=agreement(model, p, ref), max_abs_prob_diff=float(np.abs(p - ref).max()),
                        rechecked=getattr(om, "last_rechecked", 0))
             for name, g in golds.items():
                 pg = om.predict_proba(g, batch_size=bs)
                 row.setdefault("gold", {})[name] = {
-                    "agreement": agreement(pg, gref[name], model.thresholds),
+                    "agreement": agreement(model, pg, gref[name]),
                     "micro_f1": evaluate(om, g, probs=pg)["all"]["micro_f1"],
                     "rechecked": getattr(om, "last_rechecked", 0)}
         res["methods"][k] = row

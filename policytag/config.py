@@ -137,6 +137,7 @@ class PredictOptions:
     onnx_variant: str
     onnx_threads: int | None
     onnx_recheck_margin: float
+    onnx_batch_size: int | None
     level: str
     summary: bool
 

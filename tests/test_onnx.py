@@ -155,3 +155,67 @@ def test_baseline_model_cannot_be_exported(baseline_model_dir):
         onnx_export.export_onnx(baseline_model_dir)
     with pytest.raises(ModelNotFoundError, match="drop --runtime onnx"):
         OnnxClassifier.from_pretrained(baseline_model_dir)
+
+
+# --------------------------------------------------------------------------- the re-check rule
+
+
+def test_recheck_rows_without_blend_or_gates_is_the_log_odds_band():
+    probs = np.array([[0.50, 0.10], [0.56, 0.10], [0.62, 0.10], [0.10, 0.31]], dtype=np.float32)
+    thr = np.array([0.5, 0.3])
+    got = onnx_export.recheck_rows(probs, probs, thr, 0.25)
+    # log-odds distances: 0, 0.24, 0.49 (label 0); 0.05 (label 1)
+    assert got.tolist() == [True, True, False, True]
+    assert got.tolist() == onnx_export.near_threshold(probs, thr, 0.25).tolist()
+    assert not onnx_export.recheck_rows(probs, probs, thr, 0.0).any()
+
+
+def test_recheck_rows_skips_a_dimension_that_stays_gated_shut():
+    """decide(): no label of a dimension whose highest probability is below its gate. A label
+    near its threshold does not matter when the gate stays shut whatever the noise; a highest
+    probability near the gate does."""
+    thr = np.array([0.3, 0.3])
+    gates = [(slice(0, 2), 0.7)]
+    shut = np.array([[0.31, 0.05]])     # label 0 at its threshold, but 0.31 is far below the gate 0.7
+    near_gate = np.array([[0.69, 0.05]])
+    open_ = np.array([[0.95, 0.31]])    # gate open for sure; label 1 at its threshold
+    far = np.array([[0.95, 0.02]])
+    rows = np.vstack([shut, near_gate, open_, far])
+    assert onnx_export.recheck_rows(rows, rows, thr, 0.25, gates=gates).tolist() == [False, True, True, False]
+    assert onnx_export.recheck_rows(rows, rows, thr, 0.25).tolist() == [True, False, True, False]  # no gates
+
+
+def test_recheck_rows_carries_the_noise_through_the_blend():
+    """Blended p = 0.6 net + 0.4 tfidf. A network probability near 0 barely moves when its
+    log-odds move by the margin, so a blended probability at the threshold made by the
+    TF-IDF part needs no re-check; a network probability near 0.5 moves the most."""
+    thr = np.array([0.4])
+    net = np.array([[0.001], [0.45]])
+    probs = np.array([[0.4006], [0.41]])   # both a hair from the threshold after blending
+    got = onnx_export.recheck_rows(probs, net, thr, 0.25, weight=0.4)
+    assert got.tolist() == [False, True]
+
+
+def test_batching_by_token_count_gives_the_same_probabilities(exported, seed_clauses):
+    """Batches are cut by token count after tokenizing a chunk: any batch size and chunking
+    gives the same fp32 probabilities (padding is masked), in the input order."""
+    clf = OnnxClassifier.from_pretrained(exported, variant="fp32", batch_size=0)
+    a = clf.predict_proba(seed_clauses[:60], batch_size=1)
+    clf.ENCODE_CHUNK = 7
+    b = clf.predict_proba(seed_clauses[:60], batch_size=16)
+    np.testing.assert_allclose(a, b, atol=1e-5)
+    rev = clf.predict_proba(seed_clauses[:60][::-1], batch_size=16)
+    np.testing.assert_allclose(rev[::-1], b, atol=1e-5)
+
+
+def test_onnx_batch_size_comes_from_the_config_and_can_be_given(exported, monkeypatch):
+    assert OnnxClassifier.from_pretrained(exported).batch_size == onnx_export.batch_size_default() == 16
+    assert OnnxClassifier.from_pretrained(exported, batch_size=4).batch_size == 4
+    assert OnnxClassifier.from_pretrained(exported, batch_size=0).batch_size is None  # the caller's
+    calls = []
+    clf = OnnxClassifier.from_pretrained(exported, batch_size=4, recheck_margin=0.0)
+    real = clf.session.run
+    monkeypatch.setattr(clf.session, "run", lambda out, feed: calls.append(len(feed["input_ids"])) or real(out, feed),
+                        raising=False)
+    clf.predict_proba(["开展老年人智能手机运用培训。"] * 10, batch_size=32)
+    assert calls == [4, 4, 2]

@@ -49,6 +49,8 @@ def predict(
         runtime=runtime or cfg["runtime"],
         onnx_variant=onnx_variant or cfg["onnx_variant"],
         onnx_threads=cfg["onnx_threads"],
+        onnx_recheck_margin=cfg["onnx_recheck_margin"],
+        onnx_batch_size=batch_size or cfg["onnx_batch_size"] or 0,  # an explicit --batch-size holds for both runtimes
         summary=cfg["summary"] if summary is None else summary,
         progress=not quiet,
         limits=dict(full_cfg.get("limits") or {}),

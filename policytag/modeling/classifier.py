@@ -303,15 +303,19 @@ class PolicyClassifier:
         below the gate). The one place decisions are made."""
         probs = np.asarray(probs)
         dec = (probs >= self.thresholds[None, :]).astype(np.int8)
-        gates = self.metadata.get("gates") or {}
-        if not gates:
-            return dec
-        n = int(self.metadata.get("n_themes") or len([i for i in self.label_ids if i in THEME_IDS]))
-        for dim, sl in (("themes", slice(0, n)), ("measures", slice(n, probs.shape[1]))):
-            g = gates.get(dim)
+        for sl, g in self.dimension_gates():
             if g is not None and len(probs):
-                dec[probs[:, sl].max(axis=1) < float(g), sl] = 0
+                dec[probs[:, sl].max(axis=1) < g, sl] = 0
         return dec
+
+    def dimension_gates(self) -> list[tuple[slice, float | None]]:
+        """``[(columns of the dimension, its gate or None)]`` for themes and measures, as
+        :meth:`decide` applies them (no gates: one entry per dimension with None)."""
+        gates = self.metadata.get("gates") or {}
+        n = int(self.metadata.get("n_themes") or len([i for i in self.label_ids if i in THEME_IDS]))
+        k = len(self.label_ids)
+        return [(slice(0, n), None if gates.get("themes") is None else float(gates["themes"])),
+                (slice(n, k), None if gates.get("measures") is None else float(gates["measures"]))]
 
     def predict(self, clauses, batch_size: int | None = None, progress: bool = False) -> list[Prediction]:
         clauses = list(clauses)

@@ -16,13 +16,14 @@ VNNI kernels) after migrating the few outlier activation channels of the E5 enco
 the weights (an input channel whose largest activation on calibration clauses exceeds
 ``smooth_factor`` x the median channel's is divided by that ratio, and the weight row
 multiplied by it: the same function in exact arithmetic, a per-tensor activation scale
-~10x finer). At run time a clause whose int8 probability for some label lies within
-``predict.onnx_recheck_margin`` (in log-odds) of that label's threshold is computed again
-with the fp32 graph, all such clauses together in length-sorted batches, so quantization
-noise cannot flip a label decided by a hair.
+~10x finer). At run time a clause whose decisions could change if the network's log-odds
+moved by ``predict.onnx_recheck_margin`` (carried through the TF-IDF blend; a label crossing
+its threshold, or a dimension's gate opening or closing: :func:`recheck_rows`) is computed
+again with the fp32 graph, all such clauses together, so quantization noise cannot flip a
+label decided by a hair.
 
-Batch and sequence axes are dynamic, so each (length-sorted) batch is padded only to its
-own longest clause, as on the PyTorch path. :class:`OnnxClassifier` (``predict_proba`` /
+Batch and sequence axes are dynamic: clauses are batched by token count, so each batch is
+padded only to its own longest clause. :class:`OnnxClassifier` (``predict_proba`` /
 ``predict`` / ``label_ids`` / ``thresholds``) needs onnxruntime, the ``tokenizers`` library
 and numpy at run time: neither torch nor transformers is imported.
 """
@@ -53,7 +54,7 @@ WEIGHTS_FILE = "model.safetensors"   # in the model directory; also the external
 VARIANT_FILES = {"fp32": FP32_FILE, "int8": INT8_FILE}
 DEFAULT_OPSET = 17
 FORMAT = 2  # 2: weights shared with model.safetensors; 1 (or absent): self-contained files
-DEFAULT_RECHECK_MARGIN = 0.25  # log-odds
+DEFAULT_RECHECK_MARGIN = 0.3  # log-odds of the network
 
 
 class OnnxExportError(PolicytagError):
@@ -216,8 +217,7 @@ def _check(model, model_dir: Path, tmp: Path, files: dict, meta: dict, clauses, 
            result: ExportResult) -> dict:
     """Labels of PyTorch vs each ONNX variant (and int8 + fp32 re-check) on ``clauses``."""
     ref = model.predict_proba(clauses)
-    thr = model.thresholds[None, :]
-    ref_lab = ref >= thr
+    ref_lab = model.decide(ref)  # labels as predict gives them: thresholds, then the gates
     checks: dict[str, Any] = {"n_clauses": len(clauses)}
     got = {}
     for variant, fname in files.items():
@@ -226,14 +226,13 @@ def _check(model, model_dir: Path, tmp: Path, files: dict, meta: dict, clauses, 
         clf = OnnxClassifier._from_files(model_dir, tmp / fname, meta, variant, recheck_margin=0.0)
         clf.companion = model.companion  # a TF-IDF companion blends in the same way
         got[variant] = clf.predict_proba(clauses)
-    if margin > 0 and "int8" in got:
-        near = near_threshold(got["int8"], model.thresholds, margin)
-        mixed = got["int8"].copy()
-        mixed[near] = got["fp32"][near]
-        got["int8+recheck"] = mixed
-        result.rechecked = int(near.sum())
+    if margin > 0 and "int8" in got and "fp32" in files:
+        clf = OnnxClassifier._from_files(model_dir, tmp / files["int8"], meta, "int8", recheck_margin=margin)
+        clf.companion = model.companion
+        got["int8+recheck"] = clf.predict_proba(clauses)  # the runtime's own re-check path
+        result.rechecked = int(clf.last_rechecked)
     for variant, p in got.items():
-        agree = float(np.mean(np.all((p >= thr) == ref_lab, axis=1)))
+        agree = float(np.mean(np.all(model.decide(p) == ref_lab, axis=1)))
         result.agreement[variant] = agree
         result.max_abs_diff[variant] = float(np.max(np.abs(p - ref)))
         checks[variant] = {"label_agreement": round(agree, 4),
@@ -245,7 +244,8 @@ def _check(model, model_dir: Path, tmp: Path, files: dict, meta: dict, clauses, 
 
 
 def near_threshold(probs: np.ndarray, thresholds: np.ndarray, margin: float) -> np.ndarray:
-    """Rows with some label's log-odds within ``margin`` of its threshold's log-odds.
+    """Rows with some label's log-odds within ``margin`` of its threshold's log-odds (no
+    gates, no blend: the simple form of :func:`recheck_rows`).
 
     Log-odds, not probabilities: int8 noise is roughly additive before the sigmoid, so a
     probability of 0.001 against a threshold of 0.05 is far (-6.9 vs -2.9) although only
@@ -253,6 +253,39 @@ def near_threshold(probs: np.ndarray, thresholds: np.ndarray, margin: float) -> 
     if margin <= 0 or len(probs) == 0:
         return np.zeros(len(probs), dtype=bool)
     return np.any(np.abs(_logit(probs) - _logit(np.asarray(thresholds)[None, :])) < margin, axis=1)
+
+
+def recheck_rows(probs: np.ndarray, net: np.ndarray, thresholds: np.ndarray, margin: float,
+                 weight: float = 0.0, gates: Sequence[tuple[slice, float | None]] = ()) -> np.ndarray:
+    """Rows whose decisions could change if the network's log-odds moved by up to ``margin``.
+
+    ``net`` is the network's (int8) probability, ``probs`` the decided one: ``(1 - weight) *
+    net + weight * tfidf`` for a blended model (``probs is net`` when not blended). Every
+    label's network log-odds is moved to ``± margin``, carried through the blend (a network
+    probability near 0 or 1 barely moves the blended one), and a row is re-checked when,
+    in some dimension, the gate (``decide``: no label when the highest probability is below
+    it) could open or close, or the gate is or could be open and a label could cross its
+    threshold. A dimension that stays gated shut whatever the noise needs no re-check."""
+    n = len(probs)
+    if margin <= 0 or n == 0:
+        return np.zeros(n, dtype=bool)
+    pn = np.clip(np.asarray(net, dtype=np.float64), 1e-7, 1 - 1e-7)
+    pb = np.asarray(probs, dtype=np.float64)
+    ln = _logit(pn)
+    keep = 1.0 - float(weight)
+    hi = _logit(pb + keep * (1.0 / (1.0 + np.exp(-(ln + margin))) - pn))
+    lo = _logit(pb + keep * (1.0 / (1.0 + np.exp(-(ln - margin))) - pn))
+    t = _logit(np.asarray(thresholds))[None, :]
+    out = np.zeros(n, dtype=bool)
+    for sl, g in (list(gates) or [(slice(0, probs.shape[1]), None)]):
+        crosses = np.any((hi[:, sl] >= t[:, sl]) & (lo[:, sl] < t[:, sl]), axis=1)
+        if g is None:
+            out |= crosses
+            continue
+        lg = float(_logit(np.asarray(g)))
+        top_hi, top_lo = hi[:, sl].max(axis=1), lo[:, sl].max(axis=1)
+        out |= ((top_hi >= lg) & (top_lo < lg)) | ((top_hi >= lg) & crosses)
+    return out
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -529,11 +562,12 @@ def quantize_int8(fp32_path: str | os.PathLike, int8_path: str | os.PathLike, se
 
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
+        import onnx
+
         src: Any = str(fp32_path)
         if qa["method"] == "smooth-dynamic":
             if model_dir is None:
                 raise PolicytagError("onnx.method smooth-dynamic needs the model directory (calibration inputs)")
-            import onnx
 
             m = onnx.load(str(fp32_path))
             qa["smoothed"] = smooth_outliers(m, Path(model_dir), meta, qa["smooth_factor"], qa["n_calibration"])
@@ -545,7 +579,8 @@ def quantize_int8(fp32_path: str | os.PathLike, int8_path: str | os.PathLike, se
         try:
             quantize_dynamic(src, str(int8_path), weight_type=QuantType.QInt8, per_channel=qa["per_channel"],
                              reduce_range=qa["reduce_range"], op_types_to_quantize=qa["op_types"],
-                             nodes_to_exclude=qa["exclude"] or None, extra_options={"MatMulConstBOnly": True})
+                             nodes_to_exclude=qa["exclude"] or None,
+                             extra_options={"MatMulConstBOnly": True, "DefaultTensorType": onnx.TensorProto.FLOAT})
         finally:
             log.setLevel(level)
     return qa
@@ -794,6 +829,7 @@ class OnnxClassifier(_base()):  # type: ignore[misc]  # the base class is resolv
         self._threads = threads
         self._weights = weights
         self.last_rechecked = 0
+        self.batch_size: int | None = None  # set: clauses per ONNX Runtime call whatever the caller asks
         self.metadata["runtime"] = f"onnxruntime-{variant}" + (
             f"+fp32-recheck({self.recheck_margin:g} log-odds)" if self.recheck_margin else "")
         inp = self.metadata.setdefault("input", {})
@@ -802,10 +838,13 @@ class OnnxClassifier(_base()):  # type: ignore[misc]  # the base class is resolv
 
     @classmethod
     def from_pretrained(cls, model_dir: str | os.PathLike, variant: str = "int8", threads: int | None = None,
-                        recheck_margin: float | None = None, **_) -> "OnnxClassifier":
+                        recheck_margin: float | None = None, batch_size: int | None = None,
+                        **_) -> "OnnxClassifier":
         """Load ``MODEL_DIR/onnx/model.int8.onnx`` (or ``model.onnx`` with ``variant="fp32"``).
 
-        ``recheck_margin`` defaults to ``predict.onnx_recheck_margin`` of ``configs/predict.yaml``.
+        ``recheck_margin`` defaults to ``predict.onnx_recheck_margin``, ``batch_size`` (clauses per
+        ONNX Runtime call, used whatever batch size ``predict_proba`` is given; 0: the given one)
+        to ``predict.onnx_batch_size`` of ``configs/predict.yaml``.
         """
         from policytag.modeling.classifier import read_metadata, validate_metadata, verify_checksums
 
@@ -836,6 +875,7 @@ class OnnxClassifier(_base()):  # type: ignore[misc]  # the base class is resolv
         if recheck_margin is None:
             recheck_margin = recheck_default()
         obj = cls._from_files(model_dir, path, meta, variant, threads=threads, recheck_margin=recheck_margin)
+        obj.batch_size = batch_size_default() if batch_size is None else (int(batch_size) or None)
         obj.model_dir = model_dir.resolve()
         from policytag.modeling.classifier import attach_companion
 
@@ -867,15 +907,17 @@ class OnnxClassifier(_base()):  # type: ignore[misc]  # the base class is resolv
         self.last_rechecked = 0
         if n == 0:
             return np.zeros((0, len(self.label_ids)), dtype=np.float32)
-        bs = int(batch_size or (self.metadata.get("config", {}) or {}).get("predict", {}).get("batch_size", 32))
+        bs = int(self.batch_size or batch_size
+                 or (self.metadata.get("config", {}) or {}).get("predict", {}).get("batch_size", 32))
         clauses = list(clauses)
         net = self._run(self.session, pairs, bs, progress)
         out = self.blend(net, clauses)
-        if self.recheck_margin > 0:  # near a threshold after blending: the network part again in fp32
-            near = np.flatnonzero(near_threshold(out, self.thresholds, self.recheck_margin))
+        if self.recheck_margin > 0:  # decisions int8 noise could change: the network part again in fp32
+            w = self.companion_weight if self.companion is not None else 0.0
+            near = np.flatnonzero(recheck_rows(out, net, self.thresholds, self.recheck_margin, w,
+                                               self.dimension_gates()))
             if len(near):
                 fp32 = self._run(self.fp32_session(), [pairs[i] for i in near], bs, False)
-                w = self.companion_weight if self.companion is not None else 0.0
                 out[near] = fp32 if w <= 0 else (out[near] - (1 - w) * net[near]) + (1 - w) * fp32
                 self.last_rechecked = int(len(near))
         from policytag.modeling.classifier import check_finite
@@ -888,19 +930,37 @@ class OnnxClassifier(_base()):  # type: ignore[misc]  # the base class is resolv
             self._fp32_session = _session(self._fp32_path, self._threads, self._weights)
         return self._fp32_session
 
+    ENCODE_CHUNK = 1024  # pairs tokenized together (then sorted by token count and cut into batches)
+
     def _run(self, session, pairs, bs: int, progress: bool) -> np.ndarray:
-        """Probabilities for ``pairs`` in length-sorted batches, in the input order."""
+        """Probabilities for ``pairs``, in the input order, from batches of clauses of equal
+        token count (each padded only to its own longest clause).
+
+        Pairs are taken in order of character length in chunks of ``ENCODE_CHUNK``, each chunk
+        tokenized at once and sorted by its token counts, so a batch wastes almost no padding
+        (characters are a rough guide to tokens: sorting by them left 16 % padding)."""
         order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
-        batches = [order[i:i + bs] for i in range(0, len(order), bs)]
+        chunks = [order[i:i + self.ENCODE_CHUNK] for i in range(0, len(order), self.ENCODE_CHUNK)]
+        bar = None
         if progress:
             from tqdm.auto import tqdm
 
-            batches = tqdm(batches, desc="predicting (onnx)", unit="batch")
+            bar = tqdm(total=sum(-(-len(c) // bs) for c in chunks), desc="predicting (onnx)", unit="batch")
         out = np.zeros((len(pairs), len(self.label_ids)), dtype=np.float32)
         names = [i.name for i in session.get_inputs()]
-        for idx in batches:
-            feed = self.tokenizer.encode([pairs[i] for i in idx], self.input_config, names)
-            out[idx] = session.run(["probs"], feed)[0]
+        for chunk in chunks:
+            enc = self.tokenizer.encode([pairs[i] for i in chunk], self.input_config, names)
+            lens = enc["attention_mask"].sum(axis=1)
+            by_len = np.argsort(lens, kind="stable")
+            ids = np.asarray(chunk)
+            for k in range(0, len(by_len), bs):
+                sel = by_len[k:k + bs]
+                width = int(lens[sel].max())
+                out[ids[sel]] = session.run(["probs"], {nm: enc[nm][sel, :width] for nm in names})[0]
+                if bar is not None:
+                    bar.update(1)
+        if bar is not None:
+            bar.close()
         return out
 
     @property
@@ -911,15 +971,25 @@ class OnnxClassifier(_base()):  # type: ignore[misc]  # the base class is resolv
         raise PolicytagError("an ONNX classifier is saved by `policytag export-onnx` from its PyTorch model directory")
 
 
-def recheck_default() -> float:
-    """``predict.onnx_recheck_margin`` of ``configs/predict.yaml`` (log-odds)."""
+def _predict_setting(key: str):
     try:
         from policytag.config import load_config
 
-        v = (load_config("predict").get("predict") or {}).get("onnx_recheck_margin")
+        return (load_config("predict").get("predict") or {}).get(key)
     except PolicytagError:
-        v = None
+        return None
+
+
+def recheck_default() -> float:
+    """``predict.onnx_recheck_margin`` of ``configs/predict.yaml`` (log-odds)."""
+    v = _predict_setting("onnx_recheck_margin")
     return DEFAULT_RECHECK_MARGIN if v is None else float(v)
+
+
+def batch_size_default() -> int | None:
+    """``predict.onnx_batch_size`` of ``configs/predict.yaml`` (None: the caller's batch size)."""
+    v = _predict_setting("onnx_batch_size")
+    return int(v) if isinstance(v, int) and v > 0 else None
 
 
 _recheck_default = recheck_default  # the old name

@@ -42,6 +42,8 @@ class PredictOptions:
     runtime: str = "auto"  # auto | torch | onnx
     onnx_variant: str = "int8"
     onnx_threads: int | None = None
+    onnx_recheck_margin: float | None = None  # None: configs/predict.yaml
+    onnx_batch_size: int | None = None        # None: configs/predict.yaml
     summary: bool = True
     progress: bool = True
     limits: dict | None = None  # per-input bounds (configs/predict.yaml `limits`); None: those defaults
@@ -241,7 +243,9 @@ def run_predict(opts: PredictOptions, model: Any = None, console: Any = None) ->
         model_dir = tagging.resolve_model_dir(opts.model)
         with console.status(f"loading model {model_dir} ({opts.runtime})"):
             model = tagging.load_model(model_dir, runtime=opts.runtime, device=opts.device,
-                                       onnx_variant=opts.onnx_variant, onnx_threads=opts.onnx_threads)
+                                       onnx_variant=opts.onnx_variant, onnx_threads=opts.onnx_threads,
+                                       onnx_recheck_margin=opts.onnx_recheck_margin,
+                                       onnx_batch_size=opts.onnx_batch_size)
         result.model_dir = str(model_dir)
     result.model_version = tagging.model_version(model)
 

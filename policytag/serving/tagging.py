@@ -85,7 +85,8 @@ def resolve_model_dir(model_dir: str | os.PathLike | None) -> Path:
 
 
 def load_model(model_dir: str | os.PathLike | None = None, runtime: str = "auto",
-               device: str = "auto", onnx_variant: str = "int8", onnx_threads: int | None = None) -> Any:
+               device: str = "auto", onnx_variant: str = "int8", onnx_threads: int | None = None,
+               onnx_recheck_margin: float | None = None, onnx_batch_size: int | None = None) -> Any:
     """Load a classifier for tagging (the CLI, the app, review-queue and the Ray engine all call this).
 
     ``runtime="auto"`` (default): the model directory's fast runtime (``onnx/``: int8 with an
@@ -95,7 +96,8 @@ def load_model(model_dir: str | os.PathLike | None = None, runtime: str = "auto"
     :class:`PolicyClassifier` (transformer or baseline backend); ``runtime="onnx"`` the
     :class:`~policytag.modeling.onnx_runtime.OnnxClassifier` (``onnx_variant`` ``int8`` or
     ``fp32``), an error when it is missing. All have the same ``predict_proba`` / ``predict`` /
-    ``label_ids`` / ``thresholds`` API.
+    ``label_ids`` / ``thresholds`` API. ``onnx_recheck_margin`` and ``onnx_batch_size`` (0: the
+    batch size ``predict_proba`` is given) default to ``configs/predict.yaml``.
     """
     from policytag.modeling.fast_runtime import choose_runtime, notice
 
@@ -105,7 +107,8 @@ def load_model(model_dir: str | os.PathLike | None = None, runtime: str = "auto"
     if runtime == "onnx":
         from policytag.modeling.onnx_runtime import OnnxClassifier
 
-        return OnnxClassifier.from_pretrained(path, variant=onnx_variant, threads=onnx_threads)
+        return OnnxClassifier.from_pretrained(path, variant=onnx_variant, threads=onnx_threads,
+                                              recheck_margin=onnx_recheck_margin, batch_size=onnx_batch_size)
     from policytag.modeling.classifier import PolicyClassifier
 
     model = PolicyClassifier.from_pretrained(path)
