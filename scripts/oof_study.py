@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from policytag.config import _merge, apply_overrides, load_config
-from policytag.data import dataset as D
+from policytag.config import apply_overrides
 from policytag.training.crossval import replay_decisions
+from policytag.training.reports import read_cv_run
 
 STANDARD = [
     "as trained (replayed)|1,0|",
@@ -48,14 +48,9 @@ def main(argv=None) -> int:
     ap.add_argument("--rule", action="append", help="NAME|weights|overrides (see the module docstring)")
     ap.add_argument("--json", type=Path, help="also write every rule's figures here")
     args = ap.parse_args(argv)
-    cv = json.loads((args.report_dir / "cv.json").read_text(encoding="utf-8"))
-    oof = dict(np.load(args.report_dir / "cv_oof.npz"))
-    by_id = {c.clause_id: c for c in D.load_gold()}
-    clauses = [by_id[i] for i in oof["clause_ids"]]
-    systems = list(oof["systems"])
     # the rule "as trained" is the run's own config (recorded in cv.json); keys added since come from configs/default.yaml
-    recorded = next(iter(cv["systems"].values()))["config"]
-    base = _merge(load_config("default"), {k: v for k, v in recorded.items() if k != "backend"})
+    cv, oof, clauses, base = read_cv_run(args.report_dir)
+    systems = list(oof["systems"])
     for k in range(1, len(cv["fold_docs"]) + 1):
         if f"inner_index_{k}_1" in oof and not np.array_equal(oof[f"inner_index_{k}_0"], oof[f"inner_index_{k}_1"]):
             raise SystemExit(f"fold {k}: the systems' inner folds differ; cannot average them")

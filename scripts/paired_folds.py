@@ -26,9 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from policytag.config import _merge, apply_overrides, load_config
+from policytag.config import apply_overrides
 from policytag.data import dataset as D
 from policytag.training.crossval import replay_decisions
+from policytag.training.reports import read_cv_run
 from policytag.training.trainer import fit_with_thresholds
 
 RULES = [
@@ -45,16 +46,11 @@ def main(argv=None) -> int:
     ap.add_argument("--set", dest="overrides", action="append", default=[], help="config override KEY=VALUE")
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args(argv)
-    cv = json.loads((args.report_dir / "cv.json").read_text(encoding="utf-8"))
-    oof = dict(np.load(args.report_dir / "cv_oof.npz"))
-    by_id = {c.clause_id: c for c in D.load_gold()}
-    clauses = [by_id[i] for i in oof["clause_ids"]]
+    cv, oof, clauses, base = read_cv_run(args.report_dir)
     folds = D.grouped_folds(clauses, int(cv["k"]))
     docs = [sorted({clauses[i].doc_id for i in te}) for _, te in folds]
     if docs != cv["fold_docs"]:
         raise SystemExit("the folds rebuilt from the saved clauses differ from the run's: cannot pair")
-    recorded = next(iter(cv["systems"].values()))["config"]
-    base = _merge(load_config("default"), {k: v for k, v in recorded.items() if k != "backend"})
     train_cfg = apply_overrides({**base, "backend": "transformer"}, [*args.overrides, "model.tfidf_weight=0"])
     chosen = [int(x) for x in args.folds.split(",") if x.strip()]
     new = {"probs_0": np.array(oof["probs_0"]), "probs_1": oof["probs_1"]}
@@ -84,8 +80,7 @@ def main(argv=None) -> int:
     print("|---|---|" + "---|" * (len(chosen) + 1))
     for name, w, ov in RULES:
         cfg = apply_overrides(base, ov)
-        old_r = replay_decisions({**oof, **{f"inner_probs_{k}_1": oof[f"inner_probs_{k}_1"] for k in chosen}},
-                                 cv["fold_docs"], clauses, cfg, weights=w)
+        old_r = replay_decisions(oof, cv["fold_docs"], clauses, cfg, weights=w)
         new_r = replay_decisions(_renumber(new, chosen), sub_docs, clauses, cfg, weights=w)
         out["rules"][name] = {}
         for dim in ("themes", "measures"):

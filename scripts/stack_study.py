@@ -12,19 +12,15 @@ import json, sys, numpy as np
 from pathlib import Path
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold
-from policytag.config import _merge, apply_overrides, load_config
+from policytag.config import apply_overrides
 from policytag.data import dataset as D
 from policytag.data.taxonomy import load_taxonomy
-from policytag.training.crossval import replay_decisions
+from policytag.training.reports import read_cv_run
 from policytag.training.thresholds import apply_gates
 from policytag.training.trainer import tune_decisions
 from policytag.training.evaluation import compute_metrics, summarize_folds, use_metrics
 R = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[1] / "docs/results/cv10-transformer"
-cv = json.loads((R / "cv.json").read_text()); oof = dict(np.load(R / "cv_oof.npz"))
-by_id = {c.clause_id: c for c in D.load_gold()}
-clauses = [by_id[i] for i in oof["clause_ids"]]
-recorded = next(iter(cv["systems"].values()))["config"]
-base = _merge(load_config("default"), {k: v for k, v in recorded.items() if k != "backend"})
+cv, oof, clauses, base = read_cv_run(R)
 tax = load_taxonomy(); nt = len(tax.themes)
 y = D.label_matrix(clauses, tax).astype(int)
 doc = np.asarray([c.doc_id for c in clauses])

@@ -149,3 +149,19 @@ def test_replaying_the_decision_rule_reproduces_the_cross_validation(mini_gold, 
     capped = replay_decisions(oof, cv["fold_docs"], mini_gold,
                               load_config("tiny", ["thresholds.max_false_measure_rate=0.0"]))
     assert capped["pooled"]["use"]["no_measures"]["rate"] <= same["pooled"]["use"]["no_measures"]["rate"]
+
+
+def test_a_saved_cross_validation_reads_back_for_replaying(mini_gold, tmp_path):
+    """scripts/oof_study.py, paired_folds.py and stack_study.py read a saved run with read_cv_run."""
+    from policytag.config import load_config
+    from policytag.training.crossval import cross_validate, system_variants
+    from policytag.training.reports import read_cv_run, write_cv_report
+
+    cv = cross_validate(mini_gold, system_variants(load_config("tiny"), ["baseline"], "on"), 2, progress=False)
+    write_cv_report(cv, tmp_path / "cv")
+    saved, oof, clauses, base = read_cv_run(tmp_path / "cv", gold=mini_gold)
+    assert [c.clause_id for c in clauses] == [c.clause_id for c in mini_gold] == list(oof["clause_ids"])
+    assert [c.text for c in clauses] == [c.text for c in mini_gold]
+    assert saved["fold_docs"] == cv["fold_docs"]
+    assert "backend" not in base or base["backend"] == load_config("default")["backend"]
+    assert base["thresholds"] == next(iter(cv["systems"].values()))["config"]["thresholds"]

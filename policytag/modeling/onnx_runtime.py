@@ -284,7 +284,7 @@ def recheck_rows(probs: np.ndarray, net: np.ndarray, thresholds: np.ndarray, mar
             continue
         lg = float(_logit(np.asarray(g)))
         top_hi, top_lo = hi[:, sl].max(axis=1), lo[:, sl].max(axis=1)
-        out |= ((top_hi >= lg) & (top_lo < lg)) | ((top_hi >= lg) & crosses)
+        out |= (top_hi >= lg) & ((top_lo < lg) | crosses)  # the gate could be open, and could close or a label flip
     return out
 
 

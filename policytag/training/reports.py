@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
+from policytag.clause import Clause
+from policytag.config import _merge, load_config
+from policytag.data import dataset as D
 from policytag.fileio import atomic_write_bytes, atomic_write_text
 from policytag.data.taxonomy import Taxonomy, load_taxonomy
 
@@ -292,6 +295,21 @@ def write_oof(cv: dict, path: Path) -> Path:
     np.savez_compressed(buf, **arrays)
     atomic_write_bytes(path, buf.getvalue())
     return path
+
+
+def read_cv_run(report_dir: str | Path, gold: Sequence[Clause] | None = None) -> tuple[dict, dict, list, dict]:
+    """A saved cross-validation (``train --cv K --report-dir DIR``) for replaying rules on it:
+    ``(cv.json, the cv_oof.npz arrays, the gold clauses in the arrays' row order, the run's
+    recorded config with keys added since taken from configs/default.yaml)``. ``gold``: the
+    labeled clauses the run used (default: the shipped gold file)."""
+    d = Path(report_dir)
+    cv = json.loads((d / "cv.json").read_text(encoding="utf-8"))
+    oof = dict(np.load(d / "cv_oof.npz"))
+    by_id = {c.clause_id: c for c in (D.load_gold() if gold is None else gold)}
+    clauses = [by_id[i] for i in oof["clause_ids"]]
+    recorded = next(iter(cv["systems"].values()))["config"]
+    base = _merge(load_config("default"), {k: v for k, v in recorded.items() if k != "backend"})
+    return cv, oof, clauses, base
 
 
 def write_cv_report(cv: dict, out_dir: str | Path, tax: Taxonomy | None = None, command: str = "") -> dict[str, Path]:
