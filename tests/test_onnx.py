@@ -219,3 +219,11 @@ def test_onnx_batch_size_comes_from_the_config_and_can_be_given(exported, monkey
                         raising=False)
     clf.predict_proba(["开展老年人智能手机运用培训。"] * 10, batch_size=32)
     assert calls == [4, 4, 2]
+
+
+def test_predict_refuses_a_negative_onnx_batch_size(exported, tmp_path):
+    src = FIXTURES / "jiangxi-2023-kepu-cuoshi.txt"
+    res = CliRunner().invoke(app, ["predict", str(src), "-m", str(exported), "-o", str(tmp_path / "o.csv"), "-q",
+                                   "--set", "predict.onnx_batch_size=-3"])
+    assert res.exit_code != 0 and "onnx_batch_size must be at least 1" in (res.output + str(res.exception))
+    assert not (tmp_path / "o.csv").exists()

@@ -230,6 +230,9 @@ def run_predict(opts: PredictOptions, model: Any = None, console: Any = None) ->
         raise PolicytagError(f"--level must be 'clause' or 'provision', got {opts.level!r}")
     if opts.batch_size is not None and opts.batch_size < 1:
         raise PolicytagError(f"--batch-size must be at least 1, got {opts.batch_size}")
+    if opts.onnx_batch_size is not None and opts.onnx_batch_size < 0:
+        raise PolicytagError(f"predict.onnx_batch_size must be at least 1 (or null: predict.batch_size), "
+                             f"got {opts.onnx_batch_size}")
     console = console or _console()
     result = BatchResult()
     # inputs first: an output that is one of the inputs, or that cannot be written, stops
