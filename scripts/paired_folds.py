@@ -8,7 +8,9 @@ that. REPORT_DIR is a ``policytag train --cv K --report-dir`` run with ``cv_oof.
 0: the transformer, system 1: the TF-IDF baseline). The same clauses (the run's clause ids, in
 its order) give the same document-grouped folds (checked); on each chosen fold the
 transformer is trained with the run's recorded config plus the ``--set`` overrides and the
-TF-IDF weight forced to 0, keeping its inner out-of-fold probabilities. Then each decision
+TF-IDF weight forced to 0, keeping its inner out-of-fold probabilities (when the change moves
+the inner folds, e.g. ``thresholds.inner_folds``, the TF-IDF model's inner out-of-fold
+probabilities are recomputed on the new inner folds; its held-out ones stay). Then each decision
 rule (the standard set below, as in ``scripts/oof_study.py``) is replayed for the old and the
 new transformer on those folds only (the TF-IDF part of a blend is the saved run's, on the
 same inner folds), and the per-fold micro-F1 are printed side by side with the mean paired
@@ -52,6 +54,7 @@ def main(argv=None) -> int:
     if docs != cv["fold_docs"]:
         raise SystemExit("the folds rebuilt from the saved clauses differ from the run's: cannot pair")
     train_cfg = apply_overrides({**base, "backend": "transformer"}, [*args.overrides, "model.tfidf_weight=0"])
+    base_cfg = apply_overrides({**base, "backend": "baseline"}, [*args.overrides, "model.tfidf_weight=0"])
     chosen = [int(x) for x in args.folds.split(",") if x.strip()]
     new = {"probs_0": np.array(oof["probs_0"]), "probs_1": oof["probs_1"]}
     print(f"{len(clauses)} clauses, {cv['k']} folds; training folds {chosen} with {args.overrides or 'no change'}",
@@ -65,11 +68,18 @@ def main(argv=None) -> int:
         new["probs_0"][te] = clf.predict_proba([clauses[j] for j in te])
         cov = np.asarray(rec["inner_covered"], dtype=bool)
         idx = np.asarray(tr)[cov]
-        if not np.array_equal(idx, oof[f"inner_index_{k}_0"]):
-            raise SystemExit(f"fold {k}: the inner folds differ from the run's: cannot blend with its TF-IDF part")
         new[f"inner_index_{k}_0"] = idx
         new[f"inner_probs_{k}_0"] = np.asarray(rec["inner_probs"])[cov]
-        new[f"inner_probs_{k}_1"] = oof[f"inner_probs_{k}_1"]
+        if np.array_equal(idx, oof[f"inner_index_{k}_0"]):
+            new[f"inner_probs_{k}_1"] = oof[f"inner_probs_{k}_1"]
+        else:  # the change moved the inner folds (thresholds.inner_folds, ...): the TF-IDF part's inner predictions again
+            rec_b: dict = {}
+            fit_with_thresholds([clauses[j] for j in tr], base_cfg, progress=False, record=rec_b)
+            cov_b = np.asarray(rec_b["inner_covered"], dtype=bool)
+            if not np.array_equal(cov_b, cov):
+                raise SystemExit(f"fold {k}: the TF-IDF model's inner folds differ from the transformer's")
+            new[f"inner_probs_{k}_1"] = np.asarray(rec_b["inner_probs"])[cov_b]
+            print(f"fold {k}: inner folds changed; TF-IDF inner predictions recomputed on them", flush=True)
         seconds[k] = round(time.time() - t0)
         print(f"fold {k}: trained in {seconds[k]} s", flush=True)
         del clf

@@ -227,3 +227,31 @@ def test_predict_refuses_a_negative_onnx_batch_size(exported, tmp_path):
                                    "--set", "predict.onnx_batch_size=-3"])
     assert res.exit_code != 0 and "onnx_batch_size must be at least 1" in (res.output + str(res.exception))
     assert not (tmp_path / "o.csv").exists()
+
+
+def test_per_token_int8_study_rewrites_the_graph_correctly(exported, seed_clauses, tmp_path):
+    """scripts/per_token_int8_study.py (docs/speed.md): the per-token rewrite of the int8 graph
+    computes what the int8 graph approximates (its figures rest on this)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "per_token_int8_study", Path(__file__).parents[1] / "scripts" / "per_token_int8_study.py")
+    study = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(study)
+    src = exported / "onnx" / "model.int8.onnx"
+    dst = tmp_path / "model.int8.pertoken.onnx"
+    if onnx_export.derived_file(src).exists():
+        shutil.copy(onnx_export.derived_file(src), onnx_export.derived_file(dst))
+    n = study.per_token_graph(src, dst, exported / "model.safetensors")
+    assert n > 0
+    clf = OnnxClassifier.from_pretrained(exported, recheck_margin=0.0)
+    sess = onnx_export._session(dst, None, exported / "model.safetensors",
+                                disabled_optimizers=["MatMulIntegerToFloatFusion"])
+    clauses = seed_clauses[:24]
+    from policytag.modeling.classifier import as_pairs, context_fields
+
+    pairs = as_pairs(clauses, context_fields(clf.metadata.get("input") or {}))
+    fp32 = clf._run(clf.fp32_session(), pairs, 8, False)
+    got = clf._run(sess, pairs, 8, False)
+    assert got.shape == fp32.shape
+    np.testing.assert_allclose(got, fp32, atol=0.05)

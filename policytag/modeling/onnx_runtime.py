@@ -757,7 +757,8 @@ def _base():
     return PolicyClassifier
 
 
-def _session(onnx_path: Path, threads: int | None = None, weights: Path | None = None):
+def _session(onnx_path: Path, threads: int | None = None, weights: Path | None = None,
+             disabled_optimizers: Sequence[str] = ()):
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -775,7 +776,8 @@ def _session(onnx_path: Path, threads: int | None = None, weights: Path | None =
         opts.add_external_initializers(names, values)
         keep += arrays + values  # ONNX Runtime may use these buffers for the session's lifetime
     try:
-        sess = ort.InferenceSession(str(onnx_path), sess_options=opts, providers=["CPUExecutionProvider"])
+        sess = ort.InferenceSession(str(onnx_path), sess_options=opts, providers=["CPUExecutionProvider"],
+                                    disabled_optimizers=list(disabled_optimizers) or None)
     except Exception as e:  # noqa: BLE001
         raise ModelNotFoundError(f"{onnx_path} cannot be loaded by ONNX Runtime ({e}); "
                                  "run `policytag export-onnx` again") from None
