@@ -14,7 +14,9 @@ probabilities are recomputed on the new inner folds; its held-out ones stay). Th
 rule (the standard set below, as in ``scripts/oof_study.py``) is replayed for the old and the
 new transformer on those folds only (the TF-IDF part of a blend is the saved run's, on the
 same inner folds), and the per-fold micro-F1 are printed side by side with the mean paired
-difference. The fixed test documents are not in these files. Fold numbers are chosen before
+difference, and the share of the chosen folds' no-measure clauses given a measure per rule
+(``--json F`` also saves the new transformer's predictions as ``F`` with ``.npz``). The fixed
+test documents are not in these files. Fold numbers are chosen before
 looking at results (the default 1,2,3).
 """
 
@@ -30,6 +32,7 @@ import numpy as np
 
 from policytag.config import apply_overrides
 from policytag.data import dataset as D
+from policytag.data.taxonomy import load_taxonomy
 from policytag.training.crossval import replay_decisions
 from policytag.training.reports import read_cv_run
 from policytag.training.trainer import fit_with_thresholds
@@ -88,6 +91,12 @@ def main(argv=None) -> int:
     print()
     print("| rule | dimension | " + " | ".join(f"fold {k} old → new" for k in chosen) + " | mean old → new (Δ) |")
     print("|---|---|" + "---|" * (len(chosen) + 1))
+    te_all = np.concatenate([folds[k - 1][1] for k in chosen])
+    tax = load_taxonomy()
+    nt = len(tax.themes)
+    y = D.label_matrix(clauses, tax).astype(int)
+    none = y[te_all, nt:].sum(axis=1) == 0
+    false_rates = []
     for name, w, ov in RULES:
         cfg = apply_overrides(base, ov)
         old_r = replay_decisions(oof, cv["fold_docs"], clauses, cfg, weights=w)
@@ -99,7 +108,15 @@ def main(argv=None) -> int:
             cells = " | ".join(f"{x:.3f} → {y:.3f}" for x, y in zip(a, b))
             print(f"| {name} | {dim} | {cells} | {np.mean(a):.3f} → {np.mean(b):.3f} ({np.mean(b) - np.mean(a):+.3f}) |")
             out["rules"][name][dim] = {"old": a, "new": b}
+        rates = [float((r["decisions"][te_all][none, nt:].sum(axis=1) > 0).mean()) for r in (old_r, new_r)]
+        out["rules"][name]["false_measure_rate"] = {"old": rates[0], "new": rates[1]}
+        false_rates.append((name, rates))
+    print()
+    print(f"no-measure clauses of these folds given a measure ({int(none.sum())} clauses): "
+          + "; ".join(f"{name}: {a:.1%} → {b:.1%}" for name, (a, b) in false_rates))
     if args.json:
+        np.savez(args.json.with_suffix(".npz"), **_renumber(new, chosen), clause_ids=np.asarray(oof["clause_ids"]),
+                 folds=np.asarray(chosen))
         args.json.write_text(json.dumps(out, ensure_ascii=False, indent=2), encoding="utf-8")
     return 0
 
