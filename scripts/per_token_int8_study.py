@@ -11,8 +11,8 @@ rewrites every such quantizer into one scale and zero point *per token* (row):
     y = (MatMulInteger(q, Wq) - zp_row * colsum(Wq)) * s_row * w_scale
 
 (the zero-point term is subtracted by hand because ONNX Runtime's ``MatMulInteger`` takes only
-a scalar zero point for A). The rewritten graph is written to a temporary directory beside a
-copy of nothing else: it reads the model directory's own weights. Printed, on the first
+a scalar zero point for A). The rewritten graph is written to a temporary directory; it
+reads the model directory's own weights. Printed, on the first
 ``--clauses`` gold clauses: the largest |log-odds difference| per clause against the fp32
 graph (median, 99th percentile, max) and clauses/s of both int8 graphs, interleaved, best of
 ``--rounds``, with the load average. ONNX Runtime's ``MatMulIntegerToFloat`` fusion assumes a
@@ -32,11 +32,15 @@ import numpy as np
 
 
 def per_token_graph(src: Path, dst: Path, weights: Path) -> int:
-    """Write ``src`` (a ``quantize_dynamic`` int8 graph) with per-row activation quantizers to ``dst``."""
+    """Write ``src`` (a ``quantize_dynamic`` int8 graph) with per-row activation quantizers to ``dst``
+    (with ``src``'s recipe for the int8 weights it recomputes from ``weights``, so ``dst`` loads
+    like ``src``). Returns the number of MatMuls rewritten."""
+    import shutil
+
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    from policytag.modeling.onnx_runtime import derived_initializers
+    from policytag.modeling.onnx_runtime import derived_file, derived_initializers
 
     m = onnx.load(str(src), load_external_data=False)
     g = m.graph
@@ -111,6 +115,8 @@ def per_token_graph(src: Path, dst: Path, weights: Path) -> int:
     g.node.extend(out)
     g.initializer.extend(inits)
     onnx.save(m, str(dst))
+    if derived_file(src).exists():
+        shutil.copy(derived_file(src), derived_file(dst))
     return len(mm_outputs)
 
 
@@ -120,12 +126,10 @@ def main(argv=None) -> int:
     ap.add_argument("--clauses", type=int, default=300)
     ap.add_argument("--rounds", type=int, default=2)
     args = ap.parse_args(argv)
-    import shutil
-
     from policytag import paths
     from policytag.clause import load_clauses
     from policytag.modeling.classifier import as_pairs, context_fields
-    from policytag.modeling.onnx_runtime import WEIGHTS_FILE, OnnxClassifier, _session, derived_file
+    from policytag.modeling.onnx_runtime import WEIGHTS_FILE, OnnxClassifier, _session
 
     load0 = os.getloadavg()
     clf = OnnxClassifier.from_pretrained(args.model_dir, recheck_margin=0.0)
@@ -134,8 +138,6 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         dst = Path(tmp) / "model.int8.pertoken.onnx"
         n = per_token_graph(src, dst, weights)
-        if derived_file(src).exists():
-            shutil.copy(derived_file(src), derived_file(dst))
         pt = _session(dst, None, weights, disabled_optimizers=["MatMulIntegerToFloatFusion"])
         clauses = load_clauses(paths.GOLD_FILE)[: args.clauses]
         pairs = as_pairs(clauses, context_fields(clf.metadata.get("input") or {}))
