@@ -165,3 +165,17 @@ def test_a_saved_cross_validation_reads_back_for_replaying(mini_gold, tmp_path):
     assert saved["fold_docs"] == cv["fold_docs"]
     assert "backend" not in base or base["backend"] == load_config("default")["backend"]
     assert base["thresholds"] == next(iter(cv["systems"].values()))["config"]["thresholds"]
+
+
+def test_reading_a_directory_that_is_not_a_saved_cross_validation_says_what_to_run(mini_gold, tmp_path):
+    from policytag.config import load_config
+    from policytag.errors import PolicytagError
+    from policytag.training.crossval import cross_validate, system_variants
+    from policytag.training.reports import read_cv_run, write_cv_report
+
+    with pytest.raises(PolicytagError, match="train --cv"):
+        read_cv_run(tmp_path / "nothing")
+    cv = cross_validate(mini_gold, system_variants(load_config("tiny"), ["baseline"], "on"), 2, progress=False)
+    write_cv_report(cv, tmp_path / "cv")
+    with pytest.raises(PolicytagError, match="labels changed"):
+        read_cv_run(tmp_path / "cv", gold=mini_gold[1:])

@@ -13,6 +13,7 @@ from policytag.config import _merge, load_config
 from policytag.data import dataset as D
 from policytag.fileio import atomic_write_bytes, atomic_write_text
 from policytag.data.taxonomy import Taxonomy, load_taxonomy
+from policytag.errors import PolicytagError
 
 
 def _f(v: Any) -> str:
@@ -303,9 +304,17 @@ def read_cv_run(report_dir: str | Path, gold: Sequence[Clause] | None = None) ->
     recorded config with keys added since taken from configs/default.yaml)``. ``gold``: the
     labeled clauses the run used (default: the shipped gold file)."""
     d = Path(report_dir)
+    missing = [f for f in ("cv.json", "cv_oof.npz") if not (d / f).is_file()]
+    if missing:
+        raise PolicytagError(f"{d} is not a saved cross-validation (no {' or '.join(missing)}); "
+                             "write one with `policytag train --cv K --report-dir DIR`")
     cv = json.loads((d / "cv.json").read_text(encoding="utf-8"))
     oof = dict(np.load(d / "cv_oof.npz"))
     by_id = {c.clause_id: c for c in (D.load_gold() if gold is None else gold)}
+    unknown = [str(i) for i in oof["clause_ids"] if i not in by_id]
+    if unknown:
+        raise PolicytagError(f"{len(unknown)} clause(s) of the run in {d} are not in the labeled clauses "
+                             f"(e.g. {unknown[0]}): the labels changed since; run the cross-validation again")
     clauses = [by_id[i] for i in oof["clause_ids"]]
     recorded = next(iter(cv["systems"].values()))["config"]
     base = _merge(load_config("default"), {k: v for k, v in recorded.items() if k != "backend"})
