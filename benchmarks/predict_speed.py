@@ -63,9 +63,10 @@ def seed_clauses(min_clauses: int = 0) -> list:
     return clauses
 
 
-def agreement(model, a: np.ndarray, b: np.ndarray) -> float:
-    """Share of clauses whose labels (thresholds, then gates: ``model.decide``) are the same."""
-    return float(np.mean(np.all(model.decide(a) == model.decide(b), axis=1)))
+def agreement(model, a: np.ndarray, b: np.ndarray, clauses) -> float:
+    """Share of ``clauses`` whose labels (thresholds, then gates: ``model.decide``) are the same."""
+    presence = model.presence_proba(clauses)
+    return float(np.mean(np.all(model.decide(a, presence) == model.decide(b, presence), axis=1)))
 
 
 def gold_sets():
@@ -252,12 +253,12 @@ def main(argv=None) -> int:
         om = default_model if k == "default" else onnx_models.get(k)
         if om is not None:
             p = om.predict_proba(clauses, batch_size=bs)
-            row.update(agreement=agreement(model, p, ref), max_abs_prob_diff=float(np.abs(p - ref).max()),
+            row.update(agreement=agreement(model, p, ref, clauses), max_abs_prob_diff=float(np.abs(p - ref).max()),
                        rechecked=getattr(om, "last_rechecked", 0))
             for name, g in golds.items():
                 pg = om.predict_proba(g, batch_size=bs)
                 row.setdefault("gold", {})[name] = {
-                    "agreement": agreement(model, pg, gref[name]),
+                    "agreement": agreement(model, pg, gref[name], g),
                     "micro_f1": evaluate(om, g, probs=pg)["all"]["micro_f1"],
                     "rechecked": getattr(om, "last_rechecked", 0)}
         res["methods"][k] = row

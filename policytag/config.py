@@ -88,6 +88,7 @@ class ThresholdOptions:
     prior_strength: float
     gates: bool
     max_false_measure_rate: float | None
+    gate_presence: list[str]
     grid: list[float]
 
 

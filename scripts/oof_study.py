@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from policytag.config import apply_overrides
+from policytag.data import dataset as D
 from policytag.training.crossval import replay_decisions
 from policytag.training.reports import read_cv_run
 
@@ -42,11 +43,42 @@ STANDARD = [
 ]
 
 
+def fit_presence(oof: dict, fold_docs, clauses, cfg: dict, system: int) -> None:
+    """Adds ``presence_{system}`` and ``inner_presence_{k}_{system}`` to ``oof``: the presence
+    probabilities the TF-IDF model (section ``baseline`` of ``cfg``) gives, trained exactly where
+    the run's models were (each fold's training documents; for the inner predictions, those
+    minus the documents of the inner held-out rows)."""
+    from policytag.data.taxonomy import load_taxonomy
+    from policytag.training.trainer import fit_classifier
+
+    tax = load_taxonomy()
+    y = D.label_matrix(clauses, tax)
+    doc = np.asarray([c.doc_id for c in clauses])
+    bcfg = {**cfg, "backend": "baseline"}
+    held = np.full((len(clauses), 2), np.nan, dtype=np.float32)
+
+    def fit_predict(train_rows, rows):
+        m = fit_classifier([clauses[j] for j in train_rows], y[train_rows], bcfg)
+        return m.presence_proba([clauses[j] for j in rows])
+
+    for k, docs in enumerate(fold_docs, 1):
+        te = np.flatnonzero(np.isin(doc, list(docs)))
+        tr = np.flatnonzero(~np.isin(doc, list(docs)))
+        idx = np.asarray(oof[f"inner_index_{k}_0"])
+        inner_tr = np.setdiff1d(tr, np.flatnonzero(np.isin(doc, list(set(doc[idx])))))
+        oof[f"inner_presence_{k}_{system}"] = fit_predict(inner_tr, idx)
+        held[te] = fit_predict(tr, te)
+    oof[f"presence_{system}"] = held
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("report_dir", type=Path)
     ap.add_argument("--rule", action="append", help="NAME|weights|overrides (see the module docstring)")
     ap.add_argument("--json", type=Path, help="also write every rule's figures here")
+    ap.add_argument("--fit-presence", action="store_true",
+                    help="a run saved before the presence gates: fit the TF-IDF system's presence classifiers "
+                         "on the run's own folds and inner folds (seconds per fold) so rules can read them")
     args = ap.parse_args(argv)
     # the rule "as trained" is the run's own config (recorded in cv.json); keys added since come from configs/default.yaml
     cv, oof, clauses, base = read_cv_run(args.report_dir)
@@ -54,6 +86,8 @@ def main(argv=None) -> int:
     for k in range(1, len(cv["fold_docs"]) + 1):
         if f"inner_index_{k}_1" in oof and not np.array_equal(oof[f"inner_index_{k}_0"], oof[f"inner_index_{k}_1"]):
             raise SystemExit(f"fold {k}: the systems' inner folds differ; cannot average them")
+    if args.fit_presence:
+        fit_presence(oof, cv["fold_docs"], clauses, base, system=len(systems) - 1)
     print(f"{len(clauses)} clauses from {cv['n_docs']} documents, {cv['k']} document-grouped folds; systems: "
           + "; ".join(f"{i}: {n}" for i, n in enumerate(systems)) + f"; data hash {cv['data_hash'][:12]}")
     print()

@@ -163,6 +163,9 @@ def test_documents_are_tagged_with_the_given_model(tmp_path):
         def decide(self, probs):
             return (np.asarray(probs) >= self.thresholds[None, :]).astype(np.int8)
 
+        def decide_clauses(self, probs, clauses):
+            return self.decide(probs)
+
     doc = tmp_path / "a-2024-plan.txt"
     doc.write_text("一、总体要求\n(一)加大投入。将科普经费列入财政预算。\n", encoding="utf-8")
     sets = load_inputs([str(doc)], tag_file=document_tagger(model=StubModel()))

@@ -63,6 +63,9 @@ class KeywordModel:
     def decide(self, probs):
         return (np.asarray(probs) >= self.thresholds[None, :]).astype(np.int8)
 
+    def decide_clauses(self, probs, clauses):
+        return self.decide(probs)
+
 
 @pytest.fixture
 def store(tmp_path):

@@ -41,6 +41,7 @@ class BaselineClassifier(PolicyClassifier):
         self.ctx_vec: Any = None
         self.clf: dict[int, Any] = {}  # label index -> LogisticRegression
         self.constant: dict[int, float] = {}
+        self._memo: tuple | None = None  # (key, pairs, scores) of the last _scores call
         inp = self.metadata.setdefault("input", {})
         inp.setdefault("use_context", True)
 
@@ -72,13 +73,21 @@ class BaselineClassifier(PolicyClassifier):
         return x
 
     def fit(self, clauses, y: np.ndarray, seed: int = 0) -> "BaselineClassifier":
+        """One logistic regression per label and, as columns ``K`` and ``K + 1`` after the ``K``
+        labels, two *presence* classifiers: has the clause any theme / any measure
+        (:meth:`presence_proba`; the gates of :mod:`policytag.modeling.decisions` can read them)."""
         from sklearn.linear_model import LogisticRegression
 
         pairs = as_pairs(clauses, context_fields(self.metadata.get("input") or {}))
         x = self._features(pairs, fit=True)
         y = np.asarray(y)
+        nt = int(self.metadata.get("n_themes") or 6)
+        if y.shape[1] == len(self.label_ids):
+            y = np.column_stack([y, y[:, :nt].max(axis=1) if nt else np.zeros(len(y)),
+                                 y[:, nt:].max(axis=1) if y.shape[1] > nt else np.zeros(len(y))])
         self.clf = {}
         self.constant = {}
+        self._memo = None
         p = self.params
         for j in range(y.shape[1]):
             col = y[:, j]
@@ -94,8 +103,40 @@ class BaselineClassifier(PolicyClassifier):
         return self
 
     def predict_proba(self, clauses, batch_size: int | None = None, progress: bool = False) -> np.ndarray:
+        return self._scores(clauses)[:, : len(self.label_ids)].copy()
+
+    @property
+    def has_presence(self) -> bool:
+        """Whether this model has the two presence classifiers (models saved before they existed do not)."""
+        k = len(self.label_ids)
+        scorer = getattr(self, "_scorer", None)
+        known = set(self.clf) | set(self.constant) | (set(scorer.labels) if scorer is not None else set())
+        return {k, k + 1} <= known
+
+    def presence_proba(self, clauses) -> np.ndarray | None:
+        """``[n, 2]``: probability of any theme / any measure; None for a model without them."""
+        if not self.has_presence:
+            return None
+        k = len(self.label_ids)
+        return self._scores(clauses)[:, k:k + 2].copy()
+
+    def _scores(self, clauses) -> np.ndarray:
+        """``[n, K + 2]``: the labels' probabilities, then the two presence probabilities (zeros for
+        a model without them). The last result is kept for the same inputs, so a blend and its
+        gates featurize a batch once."""
         pairs = as_pairs(clauses, context_fields(self.metadata.get("input") or {}))
-        out = np.zeros((len(pairs), len(self.label_ids)), dtype=np.float32)
+        key = hash(tuple(pairs))
+        memo = getattr(self, "_memo", None)
+        if memo is not None and memo[0] == key and memo[1] == pairs:
+            return memo[2]
+        out = self._score_pairs(pairs)
+        out.setflags(write=False)
+        self._memo = (key, pairs, out)
+        return out
+
+    def _score_pairs(self, pairs) -> np.ndarray:
+        width = len(self.label_ids) + 2
+        out = np.zeros((len(pairs), width), dtype=np.float32)
         if not pairs:
             return out
         scorer: TfidfScorer | None = getattr(self, "_scorer", None)
@@ -106,7 +147,7 @@ class BaselineClassifier(PolicyClassifier):
                 out[:, j] = v
             return check_finite(out, self)
         x = self._features(pairs)
-        for j in range(len(self.label_ids)):
+        for j in range(width):
             if j in self.clf:
                 out[:, j] = self.clf[j].predict_proba(x)[:, 1]
             else:
@@ -162,6 +203,7 @@ class BaselineClassifier(PolicyClassifier):
         """A saved model predicts with :class:`TfidfScorer` (numpy only: no scikit-learn import,
         the same probabilities); the scikit-learn objects are rebuilt only when asked for."""
         self._state = state
+        self._memo = None
         self.constant = {int(j): float(v) for j, v in zip(state["const_labels"].tolist(), state["const_values"].tolist())}
         self._scorer = TfidfScorer.from_state(state, self.params) if TfidfScorer.supports(state) else None
         if self._scorer is None:

@@ -297,22 +297,51 @@ class PolicyClassifier:
             return probs
         return ((1.0 - w) * np.asarray(probs) + w * self.companion.predict_proba(clauses)).astype(np.float32)
 
-    def decide(self, probs: np.ndarray) -> np.ndarray:
+    def presence_proba(self, clauses) -> np.ndarray | None:
+        """``[n, 2]``: the probability that a clause has any theme / any measure, from the TF-IDF
+        part's presence classifiers (:mod:`policytag.modeling.decisions`); None when this model
+        has none (no TF-IDF part, or one saved before presence classifiers existed)."""
+        comp = self.companion
+        if comp is None or self.companion_weight <= 0:
+            return None
+        return comp.presence_proba(clauses)
+
+    def decide(self, probs: np.ndarray, presence: np.ndarray | None = None) -> np.ndarray:
         """0/1 decisions from probabilities: the per-label thresholds, then the per-dimension
-        gates (``metadata["gates"]``: no label of a dimension when its highest probability is
-        below the gate). The one place decisions are made."""
-        probs = np.asarray(probs)
-        dec = (probs >= self.thresholds[None, :]).astype(np.int8)
-        for sl, g in self.dimension_gates():
-            if g is not None and len(probs):
-                dec[probs[:, sl].max(axis=1) < g, sl] = 0
-        return dec
+        gates (``metadata["gates"]``: no label of a dimension when its gate score — the highest
+        probability, averaged with ``presence`` for the dimensions in ``gates["presence"]`` — is
+        below the gate). The one place decisions are made; ``presence`` is
+        :meth:`presence_proba` of the same clauses (required when a gate reads it)."""
+        from policytag.modeling.decisions import decide
+
+        return decide(probs, self.thresholds, self.n_themes_of_labels(), self.metadata.get("gates") or {},
+                      presence)
+
+    def decide_clauses(self, probs: np.ndarray, clauses) -> np.ndarray:
+        """:meth:`decide` for ``probs`` of ``clauses``, with the presence probabilities its gates read."""
+        from policytag.modeling.decisions import presence_dims
+
+        needs = presence_dims(self.metadata.get("gates"))
+        return self.decide(probs, self.presence_proba(clauses) if needs and len(probs) else None)
+
+    def gate_presence(self, clauses) -> list[np.ndarray | None]:
+        """Per entry of :meth:`dimension_gates`: the presence probabilities that dimension's gate
+        score averages in, or None (its score is the highest probability)."""
+        from policytag.modeling.decisions import presence_dims
+
+        dims = presence_dims(self.metadata.get("gates"))
+        pres = self.presence_proba(clauses) if dims else None
+        return [None if pres is None or dim not in dims else pres[:, d]
+                for d, dim in enumerate(("themes", "measures"))]
+
+    def n_themes_of_labels(self) -> int:
+        return int(self.metadata.get("n_themes") or len([i for i in self.label_ids if i in THEME_IDS]))
 
     def dimension_gates(self) -> list[tuple[slice, float | None]]:
         """``[(columns of the dimension, its gate or None)]`` for themes and measures, as
         :meth:`decide` applies them (no gates: one entry per dimension with None)."""
         gates = self.metadata.get("gates") or {}
-        n = int(self.metadata.get("n_themes") or len([i for i in self.label_ids if i in THEME_IDS]))
+        n = self.n_themes_of_labels()
         k = len(self.label_ids)
         return [(slice(0, n), None if gates.get("themes") is None else float(gates["themes"])),
                 (slice(n, k), None if gates.get("measures") is None else float(gates["measures"]))]
@@ -320,7 +349,7 @@ class PolicyClassifier:
     def predict(self, clauses, batch_size: int | None = None, progress: bool = False) -> list[Prediction]:
         clauses = list(clauses)
         probs = self.predict_proba(clauses, batch_size=batch_size, progress=progress)
-        dec = self.decide(probs)
+        dec = self.decide_clauses(probs, clauses)
         themes = set(self.theme_ids)
         out = []
         for p, d in zip(probs, dec):

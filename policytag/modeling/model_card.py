@@ -34,6 +34,8 @@ Per-label decision thresholds:
 
 {thresholds_table}
 
+{gates_desc}
+
 ## Intended use and limits
 
 - For policy analysts: a first pass of "policy instrument × target group" coding of
@@ -90,6 +92,15 @@ def render_model_card(meta: dict[str, Any]) -> str:
     metrics_block = "\n".join(blocks) or "_No metrics recorded._"
     th = meta.get("thresholds") or {}
     th_rows = ["| label | threshold |", "|---|---|"] + [f"| {lab} | {th.get(lab, 0.5):.2f} |" for lab in label_ids]
+    g = meta.get("gates") or {}
+    gate_lines = []
+    for dim in ("themes", "measures"):
+        if g.get(dim) is not None:
+            score = ("mean of the highest probability and the TF-IDF part's probability that the clause has any "
+                     f"{dim[:-1]}" if dim in (g.get("presence") or []) else "highest probability")
+            gate_lines.append(f"- {dim}: no label when the {score} is below {float(g[dim]):.2f}")
+    gates_desc = ("Per-dimension gates (tuned out of fold with the thresholds):\n\n" + "\n".join(gate_lines)
+                  if gate_lines else "No per-dimension gates.")
     inp = meta.get("input") or {}
     input_desc = (f"clause text paired with its heading-path context (context truncated first), max "
                   f"{inp.get('max_length', '?')} tokens" if inp.get("use_context", True)
@@ -118,7 +129,7 @@ def render_model_card(meta: dict[str, Any]) -> str:
         n_train=meta.get("n_train_clauses", "?"), n_docs=len(docs), train_docs=", ".join(docs) or "—",
         data_hash=meta.get("data_hash", "?"), input_desc=input_desc,
         thresholds_source=meta.get("thresholds_source", "?"), training_desc=training_desc or "—",
-        base_warning=warn, metrics_block=metrics_block, thresholds_table="\n".join(th_rows),
+        base_warning=warn, metrics_block=metrics_block, thresholds_table="\n".join(th_rows), gates_desc=gates_desc,
         command=(f"policytag train --config {cfg.get('_source') or meta.get('config_source') or 'default'}"
                  + (" --backend baseline" if meta.get("backend") == "baseline" else "")),
         config_json=json.dumps(cfg, ensure_ascii=False, indent=2),

@@ -217,7 +217,8 @@ def _check(model, model_dir: Path, tmp: Path, files: dict, meta: dict, clauses, 
            result: ExportResult) -> dict:
     """Labels of PyTorch vs each ONNX variant (and int8 + fp32 re-check) on ``clauses``."""
     ref = model.predict_proba(clauses)
-    ref_lab = model.decide(ref)  # labels as predict gives them: thresholds, then the gates
+    presence = model.presence_proba(clauses)  # TF-IDF, exact: the same for every variant
+    ref_lab = model.decide(ref, presence)  # labels as predict gives them: thresholds, then the gates
     checks: dict[str, Any] = {"n_clauses": len(clauses)}
     got = {}
     for variant, fname in files.items():
@@ -232,7 +233,7 @@ def _check(model, model_dir: Path, tmp: Path, files: dict, meta: dict, clauses, 
         got["int8+recheck"] = clf.predict_proba(clauses)  # the runtime's own re-check path
         result.rechecked = int(clf.last_rechecked)
     for variant, p in got.items():
-        agree = float(np.mean(np.all(model.decide(p) == ref_lab, axis=1)))
+        agree = float(np.mean(np.all(model.decide(p, presence) == ref_lab, axis=1)))
         result.agreement[variant] = agree
         result.max_abs_diff[variant] = float(np.max(np.abs(p - ref)))
         checks[variant] = {"label_agreement": round(agree, 4),
@@ -256,16 +257,19 @@ def near_threshold(probs: np.ndarray, thresholds: np.ndarray, margin: float) -> 
 
 
 def recheck_rows(probs: np.ndarray, net: np.ndarray, thresholds: np.ndarray, margin: float,
-                 weight: float = 0.0, gates: Sequence[tuple[slice, float | None]] = ()) -> np.ndarray:
+                 weight: float = 0.0, gates: Sequence[tuple[slice, float | None]] = (),
+                 presence: Sequence[np.ndarray | None] = ()) -> np.ndarray:
     """Rows whose decisions could change if the network's log-odds moved by up to ``margin``.
 
     ``net`` is the network's (int8) probability, ``probs`` the decided one: ``(1 - weight) *
     net + weight * tfidf`` for a blended model (``probs is net`` when not blended). Every
     label's network log-odds is moved to ``± margin``, carried through the blend (a network
     probability near 0 or 1 barely moves the blended one), and a row is re-checked when,
-    in some dimension, the gate (``decide``: no label when the highest probability is below
-    it) could open or close, or the gate is or could be open and a label could cross its
-    threshold. A dimension that stays gated shut whatever the noise needs no re-check."""
+    in some dimension, the gate (``decide``: no label when the gate score is below it) could
+    open or close, or the gate is or could be open and a label could cross its threshold. A
+    dimension that stays gated shut whatever the noise needs no re-check. ``presence``: per
+    entry of ``gates``, the presence probabilities its gate score averages in (TF-IDF, not
+    moved by the noise), or None (the score is the highest probability)."""
     n = len(probs)
     if margin <= 0 or n == 0:
         return np.zeros(n, dtype=bool)
@@ -277,14 +281,21 @@ def recheck_rows(probs: np.ndarray, net: np.ndarray, thresholds: np.ndarray, mar
     lo = _logit(pb + keep * (1.0 / (1.0 + np.exp(-(ln - margin))) - pn))
     t = _logit(np.asarray(thresholds))[None, :]
     out = np.zeros(n, dtype=bool)
-    for sl, g in (list(gates) or [(slice(0, probs.shape[1]), None)]):
+    pres = list(presence) + [None] * max(0, len(list(gates)) - len(list(presence)))
+    for (sl, g), q in zip((list(gates) or [(slice(0, probs.shape[1]), None)]), pres or [None]):
         crosses = np.any((hi[:, sl] >= t[:, sl]) & (lo[:, sl] < t[:, sl]), axis=1)
         if g is None:
             out |= crosses
             continue
-        lg = float(_logit(np.asarray(g)))
         top_hi, top_lo = hi[:, sl].max(axis=1), lo[:, sl].max(axis=1)
-        out |= (top_hi >= lg) & ((top_lo < lg) | crosses)  # the gate could be open, and could close or a label flip
+        if q is None:
+            lg = float(_logit(np.asarray(g)))
+            open_hi, open_lo = top_hi >= lg, top_lo >= lg
+        else:  # gate score = (highest probability + presence) / 2, monotone in the highest probability
+            q = np.asarray(q, dtype=np.float64)
+            sig = lambda z: 1.0 / (1.0 + np.exp(-z))  # noqa: E731
+            open_hi, open_lo = (sig(top_hi) + q) / 2 >= float(g), (sig(top_lo) + q) / 2 >= float(g)
+        out |= open_hi & (~open_lo | crosses)  # the gate could be open, and could close or a label flip
     return out
 
 
@@ -917,7 +928,7 @@ class OnnxClassifier(_base()):  # type: ignore[misc]  # the base class is resolv
         if self.recheck_margin > 0:  # decisions int8 noise could change: the network part again in fp32
             w = self.companion_weight if self.companion is not None else 0.0
             near = np.flatnonzero(recheck_rows(out, net, self.thresholds, self.recheck_margin, w,
-                                               self.dimension_gates()))
+                                               self.dimension_gates(), self.gate_presence(clauses)))
             if len(near):
                 fp32 = self._run(self.fp32_session(), [pairs[i] for i in near], bs, False)
                 out[near] = fp32 if w <= 0 else (out[near] - (1 - w) * net[near]) + (1 - w) * fp32

@@ -234,7 +234,7 @@ def tag_clauses(model: Any, clauses: Iterable[Clause | dict | str], batch_size: 
     cl = [_as_clause(c, i) for i, c in enumerate(clauses)]
     probs = predict_proba_sorted(model, cl, batch_size=batch_size, progress=progress)
     label_ids = list(model.label_ids)
-    labels = labels_from_decisions(model.decide(probs), label_ids, _theme_ids(model))
+    labels = labels_from_decisions(model.decide_clauses(probs, cl), label_ids, _theme_ids(model))
     version = model_version(model)
     rows = []
     for c, p, (th, me) in zip(cl, probs, labels):

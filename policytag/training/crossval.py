@@ -63,6 +63,7 @@ def cross_validate(clauses: Sequence[Clause], systems: list[tuple[str, dict]], k
         per_fold, seconds = [], []
         oof = np.zeros_like(y)
         oof_probs = np.zeros(y.shape, dtype=np.float32)
+        oof_presence = np.full((len(clauses), 2), np.nan, dtype=np.float32)  # stays NaN for a model without presence
         inner: dict[str, np.ndarray] = {}
         for i, (tr, te) in enumerate(folds, 1):
             say(f"-- fold {i}/{k}: held out {', '.join(fold_docs[i - 1])} ({len(te)} clauses)", progress)
@@ -73,10 +74,16 @@ def cross_validate(clauses: Sequence[Clause], systems: list[tuple[str, dict]], k
                 cov = np.asarray(rec["inner_covered"], dtype=bool)
                 inner[f"inner_index_{i}"] = np.asarray(tr)[cov]
                 inner[f"inner_probs_{i}"] = np.asarray(rec["inner_probs"])[cov]
-            probs = clf.predict_proba([clauses[j] for j in te])
-            dec = clf.decide(probs)
+                if "inner_presence" in rec and np.isfinite(np.asarray(rec["inner_presence"])[cov]).all():
+                    inner[f"inner_presence_{i}"] = np.asarray(rec["inner_presence"])[cov]
+            held = [clauses[j] for j in te]
+            probs = clf.predict_proba(held)
+            pres = clf.presence_proba(held)
+            dec = clf.decide(probs, pres)
             oof[te] = dec
             oof_probs[te] = probs
+            if pres is not None:
+                oof_presence[te] = pres
             m = compute_metrics(y[te], dec, tax.label_ids, len(tax.themes))
             m["held_out_docs"] = fold_docs[i - 1]
             m["seconds"] = round(time.time() - t0, 1)
@@ -91,7 +98,8 @@ def cross_validate(clauses: Sequence[Clause], systems: list[tuple[str, dict]], k
         result["systems"][name] = {"config": {k2: v for k2, v in cfg.items() if not k2.startswith("_")},
                                    "folds": per_fold, "summary": summary, "pooled": pooled,
                                    "seconds": round(float(sum(seconds)), 1),
-                                   "_oof": {"probs": oof_probs, "decisions": oof, **inner}}
+                                   "_oof": {"probs": oof_probs, "decisions": oof, **inner,
+                                            **({"presence": oof_presence} if np.isfinite(oof_presence).all() else {})}}
     result["_clause_ids"] = [c.clause_id for c in clauses]
     return result
 
@@ -104,8 +112,13 @@ def replay_decisions(oof: Any, fold_docs: Sequence[Sequence[str]], clauses: Sequ
 
     ``oof``: the arrays of ``cv_oof.npz``; ``weights``: per system, the weight of its
     probabilities in an average (``(1.0,)``: the first system alone; ``(0.7, 0.3)``: 0.7 × the
-    first + 0.3 × the second). Returns per-fold and pooled metrics like :func:`cross_validate`.
+    first + 0.3 × the second). Presence probabilities (``presence_i``, ``inner_presence_k_i``:
+    runs saved since the presence gates) are taken from the last weighted system that has them
+    (the TF-IDF part of a blend; both systems of a default run hold the same TF-IDF model's);
+    without them the gates read the highest probability alone.
+    Returns per-fold and pooled metrics like :func:`cross_validate`.
     """
+    from policytag.modeling.decisions import presence_dims
     from policytag.training.thresholds import apply_gates
     from policytag.training.trainer import tune_decisions
 
@@ -117,15 +130,22 @@ def replay_decisions(oof: Any, fold_docs: Sequence[Sequence[str]], clauses: Sequ
         parts = [float(w) * np.asarray(oof[f"{key}_{i}"]) for i, w in enumerate(weights) if w]
         return np.sum(parts, axis=0)
 
+    keys = set(getattr(oof, "files", None) or oof.keys())
+    have = [i for i, w in enumerate(weights) if w and f"presence_{i}" in keys]
+    src = have[-1] if have else None
     probs = mix("probs")
+    pres_all = np.asarray(oof[f"presence_{src}"]) if src is not None else None
     dec = np.zeros_like(y)
     per_fold = []
     doc_of = np.asarray([c.doc_id for c in clauses])
     for k, docs in enumerate(fold_docs, 1):
         te = np.flatnonzero(np.isin(doc_of, list(docs)))
         idx = np.asarray(oof[f"inner_index_{k}_0"])
-        th, gates = tune_decisions(y[idx], mix(f"inner_probs_{k}"), cfg, nt)
-        dec[te] = apply_gates((probs[te] >= th[None, :]).astype(int), probs[te], nt, gates)
+        inner_key = f"inner_presence_{k}_{src}"
+        inner_pres = np.asarray(oof[inner_key]) if src is not None and inner_key in keys else None
+        th, gates = tune_decisions(y[idx], mix(f"inner_probs_{k}"), cfg, nt, inner_pres)
+        dec[te] = apply_gates((probs[te] >= th[None, :]).astype(int), probs[te], nt, gates,
+                              pres_all[te] if pres_all is not None and presence_dims(gates) else None)
         m = compute_metrics(y[te], dec[te], tax.label_ids, nt)
         m["held_out_docs"] = list(docs)
         per_fold.append(m)

@@ -148,7 +148,7 @@ def evaluate(model, clauses, *, taxonomy=None, batch_size: int | None = None, pr
     y = label_matrix(clauses, tax)
     if probs is None:
         probs = model.predict_proba(clauses, batch_size=batch_size, progress=progress)
-    pred = model.decide(probs)
+    pred = model.decide_clauses(probs, clauses)
     m = compute_metrics(y, pred, model.label_ids, len(tax.themes))
     m["use"] = use_metrics(clauses, y, pred, len(tax.themes), probs)
     m["model"] = {"version": model.version, "backend": model.backend,
@@ -239,7 +239,7 @@ def _train_variants(variants: list[dict], train_clauses: list, clauses: list, ta
         clf = fit_with_thresholds(train_clauses, c, progress=progress)
         p = clf.predict_proba(clauses)
         systems[n] = evaluate(clf, clauses, taxonomy=tax, probs=p)
-        preds[n] = clf.decide(p)
+        preds[n] = clf.decide_clauses(p, clauses)
 
 
 def evaluate_dir(model_dir, *, data=None, baseline_dir=None, out_dir=None, context_ablation: bool = False,
@@ -279,7 +279,7 @@ def evaluate_dir(model_dir, *, data=None, baseline_dir=None, out_dir=None, conte
     say(f"scoring {name} on {len(clauses)} clauses", progress)
     probs = model.predict_proba(clauses, progress=progress)
     systems[name] = evaluate(model, clauses, taxonomy=tax, probs=probs)
-    preds[name] = model.decide(probs)
+    preds[name] = model.decide_clauses(probs, clauses)
 
     # training data of the model, for the baseline and the context ablation
     train_clauses = _model_training_clauses(model, tax)
@@ -288,7 +288,7 @@ def evaluate_dir(model_dir, *, data=None, baseline_dir=None, out_dir=None, conte
         b = PolicyClassifier.from_pretrained(baseline_dir)
         bp = b.predict_proba(clauses)
         systems[f"baseline TF-IDF ({baseline_dir})"] = evaluate(b, clauses, taxonomy=tax, probs=bp)
-        preds[f"baseline TF-IDF ({baseline_dir})"] = b.decide(bp)
+        preds[f"baseline TF-IDF ({baseline_dir})"] = b.decide_clauses(bp, clauses)
     elif train_clauses is not None:
         variants.extend(_baseline_variants(mcfg))
         notes.append(f"Baselines trained now on the model's own training data ({len(train_clauses)} clauses, "

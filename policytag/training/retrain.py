@@ -155,7 +155,7 @@ def evaluate_model(model: Any, clauses: Sequence[Clause]) -> dict[str, Any]:
     out["report"] = _jsonable(report)
     out["n"] = len(clauses)
     out["n_docs"] = len({c.doc_id for c in clauses})
-    out["decisions"] = model.decide(probs)
+    out["decisions"] = model.decide_clauses(probs, clauses)
     return out
 
 

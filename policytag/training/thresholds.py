@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from policytag.modeling.decisions import apply_gates, dimension_slices, gate_score  # noqa: F401 - apply_gates re-exported
+
 
 def f1_score_binary(y: np.ndarray, pred: np.ndarray) -> float:
     tp = float(np.sum((y == 1) & (pred == 1)))
@@ -63,43 +65,35 @@ def tune_thresholds(
     return out
 
 
-def apply_gates(dec: np.ndarray, probs: np.ndarray, n_themes: int, gates: dict | None) -> np.ndarray:
-    """Per dimension: a clause whose highest probability in that dimension is below the
-    dimension's gate gets no label of that dimension ("none, with confidence"); labels of a
-    clause that passes the gate are decided by their own thresholds."""
-    if not gates:
-        return dec
-    dec = np.array(dec, copy=True)
-    probs = np.asarray(probs)
-    for dim, sl in (("themes", slice(0, n_themes)), ("measures", slice(n_themes, probs.shape[1]))):
-        g = gates.get(dim)
-        if g is None or probs.shape[0] == 0:
-            continue
-        dec[probs[:, sl].max(axis=1) < float(g), sl] = 0
-    return dec
-
-
 def tune_gates(y_true: np.ndarray, probs: np.ndarray, thresholds: np.ndarray, n_themes: int,
-               grid=(0.05, 0.95, 0.05), max_false_rate: dict | None = None) -> dict:
+               grid=(0.05, 0.95, 0.05), max_false_rate: dict | None = None,
+               presence: np.ndarray | None = None, presence_dims=()) -> dict:
     """The gate per dimension that maximizes the dimension's micro-F1 on (y_true, probs), given
     the per-label thresholds; ties go to the lowest gate (the smallest change).
 
     ``max_false_rate`` (``{"measures": 0.12}``): only gates under which at most that share of
     the clauses with no gold label of the dimension get one are eligible (preambles must stay
-    without a measure); when no gate of the grid gets there, the one with the lowest share."""
+    without a measure); when no gate of the grid gets there, the one with the lowest share.
+
+    ``presence`` (``[n, 2]``, out of fold like ``probs``) with ``presence_dims``: those dimensions'
+    gates compare mean(highest probability, presence probability) instead of the highest alone,
+    and the result records them as ``gates["presence"]``."""
     y_true, probs = np.asarray(y_true).astype(int), np.asarray(probs)
     base = (probs >= np.asarray(thresholds)[None, :]).astype(int)
+    uses = [d for d in presence_dims if presence is not None]
     out: dict = {}
-    for dim, sl in (("themes", slice(0, n_themes)), ("measures", slice(n_themes, probs.shape[1]))):
+    for d, (dim, sl) in enumerate(dimension_slices(n_themes, probs.shape[1])):
         t = y_true[:, sl]
         none = t.sum(axis=1) == 0
         cap = (max_false_rate or {}).get(dim)
+        score = gate_score(probs[:, sl], np.asarray(presence)[:, d] if dim in uses else None) \
+            if probs.shape[0] and sl.stop > sl.start else np.zeros(probs.shape[0])
         cands = []
         for g in [None, *threshold_grid(grid)]:
-            d = apply_gates(base, probs, n_themes, {dim: g})[:, sl]
-            tp, fp, fn = float((t & d).sum()), float(((1 - t) & d).sum()), float((t & (1 - d)).sum())
+            dd = base[:, sl] if g is None else base[:, sl] * (score >= g)[:, None]
+            tp, fp, fn = float((t & dd).sum()), float(((1 - t) & dd).sum()), float((t & (1 - dd)).sum())
             f = 0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn)
-            rate = float((d[none].sum(axis=1) > 0).mean()) if none.any() else 0.0
+            rate = float((dd[none].sum(axis=1) > 0).mean()) if none.any() else 0.0
             cands.append((g, f, rate))
         if cap is not None:
             ok = [c for c in cands if c[2] <= float(cap) + 1e-9]
@@ -109,4 +103,7 @@ def tune_gates(y_true: np.ndarray, probs: np.ndarray, thresholds: np.ndarray, n_
             if f > best + 1e-9:
                 best, best_g = f, g
         out[dim] = None if best_g is None else float(best_g)
+    presence_used = [d for d in uses if out.get(d) is not None]
+    if presence_used:
+        out["presence"] = presence_used
     return out

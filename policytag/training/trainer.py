@@ -38,6 +38,7 @@ from policytag.modeling.classifier import (COMPANION_DIR, PolicyClassifier, Tran
                                          bottom_layers_forward,
                                          build_net, encode_pairs,
                                          encoder_layers, first_segment_mask)
+from policytag.modeling.decisions import presence_dims
 from policytag.training.thresholds import apply_gates, tune_gates, tune_thresholds
 
 BUNDLED_PREFIX = "bundled:"
@@ -492,8 +493,11 @@ def _CachedTop(net, start):  # noqa: N802 - reads like a class at the call site
 
 
 def oof_probabilities(clauses: Sequence[Clause], y: np.ndarray, cfg: dict, k: int, *, max_folds: int | None = None,
-                      progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Out-of-fold probabilities from document-grouped folds; rows of skipped folds are masked out."""
+                      progress: bool = False, presence: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Out-of-fold probabilities from document-grouped folds; rows of skipped folds are masked out.
+
+    ``presence`` (an ``[n, 2]`` array, NaN-filled by the caller) receives the inner models'
+    presence probabilities (:meth:`PolicyClassifier.presence_proba`) where they have them."""
     probs = np.zeros_like(y, dtype=np.float32)
     covered = np.zeros(len(clauses), dtype=bool)
     folds = D.grouped_folds(list(clauses), k)
@@ -502,24 +506,46 @@ def oof_probabilities(clauses: Sequence[Clause], y: np.ndarray, cfg: dict, k: in
     for i, (tr, te) in enumerate(folds, 1):
         say(f"  threshold fold {i}/{len(folds)}: train {len(tr)} clauses, predict {len(te)}", progress)
         m = fit_classifier([clauses[j] for j in tr], y[tr], cfg, progress=progress)
-        probs[te] = m.predict_proba([clauses[j] for j in te])
+        held = [clauses[j] for j in te]
+        probs[te] = m.predict_proba(held)
+        if presence is not None:
+            pr = m.presence_proba(held)
+            if pr is not None:
+                presence[te] = pr
         covered[te] = True
         del m
     return probs, covered
 
 
-def tune_decisions(y: np.ndarray, probs: np.ndarray, cfg: dict, n_themes: int) -> tuple[np.ndarray, dict]:
+def presence_dims_of(cfg: dict) -> list[str]:
+    """``thresholds.gate_presence``, checked."""
+    dims = list(get(cfg, "thresholds.gate_presence") or [])
+    bad = [d for d in dims if d not in ("themes", "measures")]
+    if bad:
+        raise ConfigError(f"thresholds.gate_presence: unknown dimension(s) {bad}; use a list of themes, measures "
+                          "(or [] for gates on the highest probability alone)")
+    return dims
+
+
+def tune_decisions(y: np.ndarray, probs: np.ndarray, cfg: dict, n_themes: int,
+                   presence: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
     """Per-label thresholds and per-dimension gates from out-of-fold ``probs`` (the ``thresholds``
-    section of the config): what a model directory records and ``PolicyClassifier.decide`` applies."""
+    section of the config): what a model directory records and ``PolicyClassifier.decide`` applies.
+    ``presence``: the out-of-fold presence probabilities of the same rows (None, or rows with NaN:
+    the gates read the highest probability alone)."""
     grid = tuple(get(cfg, "thresholds.grid"))
     th = tune_thresholds(y, probs, grid=grid, default=float(get(cfg, "thresholds.default")),
                          min_positive=int(get(cfg, "thresholds.min_positive")),
                          prior_strength=float(get(cfg, "thresholds.prior_strength")))
     gates: dict = {}
+    dims = presence_dims_of(cfg)
+    if presence is not None and (np.asarray(presence).shape != (len(probs), 2) or not np.isfinite(presence).all()):
+        presence = None
     if get(cfg, "thresholds.gates"):
         cap = get(cfg, "thresholds.max_false_measure_rate")
         gates = tune_gates(y, probs, th, n_themes, grid=grid,
-                           max_false_rate=None if cap is None else {"measures": float(cap)})
+                           max_false_rate=None if cap is None else {"measures": float(cap)},
+                           presence=presence, presence_dims=dims)
     return th, gates
 
 
@@ -546,12 +572,14 @@ def fit_with_thresholds(clauses: Sequence[Clause], cfg: dict, *, progress: bool 
     elif k >= 2:
         k_eff = min(k, n_docs)
         say(f"[{backend}] tuning thresholds on {k_eff}-fold document-grouped out-of-fold predictions", progress)
-        probs, covered = oof_probabilities(clauses, y, cfg, k_eff,
-                                           max_folds=get(cfg, "thresholds.max_inner_folds"), progress=progress)
+        presence = np.full((len(clauses), 2), np.nan, dtype=np.float32)
+        probs, covered = oof_probabilities(clauses, y, cfg, k_eff, max_folds=get(cfg, "thresholds.max_inner_folds"),
+                                           progress=progress, presence=presence)
         if record is not None:
-            record.update(inner_probs=probs, inner_covered=covered)
-        th, gates = tune_decisions(y[covered], probs[covered], cfg, len(tax.themes))
-        dec = apply_gates((probs[covered] >= th[None, :]).astype(int), probs[covered], len(tax.themes), gates)
+            record.update(inner_probs=probs, inner_covered=covered, inner_presence=presence)
+        th, gates = tune_decisions(y[covered], probs[covered], cfg, len(tax.themes), presence[covered])
+        dec = apply_gates((probs[covered] >= th[None, :]).astype(int), probs[covered], len(tax.themes), gates,
+                          presence[covered] if presence_dims(gates) else None)
         oof_metrics = compute_metrics(y[covered], dec, tax.label_ids, len(tax.themes))
         oof_metrics["note"] = ("out-of-fold on the training data with the tuned thresholds "
                                "(optimistic: thresholds were tuned on these same predictions)")
@@ -560,7 +588,7 @@ def fit_with_thresholds(clauses: Sequence[Clause], cfg: dict, *, progress: bool 
     clf = fit_classifier(clauses, y, cfg, progress=progress)
     clf.thresholds = th.astype(np.float32)
     clf.metadata["gates"] = gates
-    fit_dec = clf.decide(clf.predict_proba(clauses))
+    fit_dec = clf.decide_clauses(clf.predict_proba(clauses), clauses)
     train_metrics = compute_metrics(y, fit_dec, tax.label_ids, len(tax.themes))
     created = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0)
     dh = D.data_hash(clauses)
