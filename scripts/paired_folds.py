@@ -50,8 +50,16 @@ def main(argv=None) -> int:
     ap.add_argument("--folds", default="1,2,3", help="comma-separated fold numbers (1-based)")
     ap.add_argument("--set", dest="overrides", action="append", default=[], help="config override KEY=VALUE")
     ap.add_argument("--json", type=Path, help="also write the figures here")
+    ap.add_argument("--fit-presence", action="store_true",
+                    help="a run saved before the presence gates: fit the TF-IDF part's presence classifiers on "
+                         "the run's folds first (scripts/oof_study.py --fit-presence), so the rules read them")
     args = ap.parse_args(argv)
     cv, oof, clauses, base = read_cv_run(args.report_dir)
+    if args.fit_presence and "presence_1" not in oof:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from oof_study import fit_presence
+
+        fit_presence(oof, cv["fold_docs"], clauses, base, system=1)
     folds = D.grouped_folds(clauses, int(cv["k"]))
     docs = [sorted({clauses[i].doc_id for i in te}) for _, te in folds]
     if docs != cv["fold_docs"]:
@@ -60,6 +68,8 @@ def main(argv=None) -> int:
     base_cfg = apply_overrides({**base, "backend": "baseline"}, [*args.overrides, "model.tfidf_weight=0"])
     chosen = [int(x) for x in args.folds.split(",") if x.strip()]
     new = {"probs_0": np.array(oof["probs_0"]), "probs_1": oof["probs_1"]}
+    if "presence_1" in oof:  # the TF-IDF part's presence probabilities (the presence gate reads them)
+        new["presence_1"] = oof["presence_1"]
     print(f"{len(clauses)} clauses, {cv['k']} folds; training folds {chosen} with {args.overrides or 'no change'}",
           flush=True)
     seconds = {}
@@ -75,6 +85,8 @@ def main(argv=None) -> int:
         new[f"inner_probs_{k}_0"] = np.asarray(rec["inner_probs"])[cov]
         if np.array_equal(idx, oof[f"inner_index_{k}_0"]):
             new[f"inner_probs_{k}_1"] = oof[f"inner_probs_{k}_1"]
+            if f"inner_presence_{k}_1" in oof:
+                new[f"inner_presence_{k}_1"] = oof[f"inner_presence_{k}_1"]
         else:  # the change moved the inner folds (thresholds.inner_folds, ...): the TF-IDF part's inner predictions again
             rec_b: dict = {}
             fit_with_thresholds([clauses[j] for j in tr], base_cfg, progress=False, record=rec_b)
@@ -82,6 +94,8 @@ def main(argv=None) -> int:
             if not np.array_equal(cov_b, cov):
                 raise SystemExit(f"fold {k}: the TF-IDF model's inner folds differ from the transformer's")
             new[f"inner_probs_{k}_1"] = np.asarray(rec_b["inner_probs"])[cov_b]
+            if "presence_1" in new:
+                new[f"inner_presence_{k}_1"] = np.asarray(rec_b["inner_presence"])[cov_b]
             print(f"fold {k}: inner folds changed; TF-IDF inner predictions recomputed on them", flush=True)
         seconds[k] = round(time.time() - t0)
         print(f"fold {k}: trained in {seconds[k]} s", flush=True)
@@ -123,10 +137,11 @@ def main(argv=None) -> int:
 
 def _renumber(arrays: dict, chosen: list[int]) -> dict:
     """The chosen folds' inner arrays renumbered 1..n, as replay_decisions expects for a sub-list of folds."""
-    out = {"probs_0": arrays["probs_0"], "probs_1": arrays["probs_1"]}
+    out = {key: arrays[key] for key in ("probs_0", "probs_1", "presence_1") if key in arrays}
     for n, k in enumerate(chosen, 1):
-        for key in ("inner_index_{}_0", "inner_probs_{}_0", "inner_probs_{}_1"):
-            out[key.format(n)] = arrays[key.format(k)]
+        for key in ("inner_index_{}_0", "inner_probs_{}_0", "inner_probs_{}_1", "inner_presence_{}_1"):
+            if key.format(k) in arrays:
+                out[key.format(n)] = arrays[key.format(k)]
     return out
 
 

@@ -166,3 +166,25 @@ def test_replay_reads_the_presence_a_cross_validation_saved(mini_gold, tmp_path)
     highest = replay_decisions(oof, cv["fold_docs"], mini_gold, load_config("tiny", ["thresholds.gate_presence=[]"]))
     no_presence = {k: v for k, v in oof.items() if "presence" not in k}
     assert (replay_decisions(no_presence, cv["fold_docs"], mini_gold, cfg)["decisions"] == highest["decisions"]).all()
+
+
+def test_fitting_presence_for_an_old_run_gives_what_the_pipeline_saves(mini_gold, tmp_path):
+    """scripts/oof_study.py --fit-presence rebuilds the presence arrays of a run saved before they
+    existed; on a new run it must give exactly the arrays cross-validation saved."""
+    import sys
+    from pathlib import Path
+
+    from policytag.config import load_config
+    from policytag.training.crossval import cross_validate, system_variants
+    from policytag.training.reports import write_cv_report
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    from oof_study import fit_presence
+
+    cfg = load_config("tiny")
+    cv = cross_validate(mini_gold, system_variants(cfg, ["baseline"], "on"), 2, progress=False)
+    saved = dict(np.load(write_cv_report(cv, tmp_path / "cv")["oof"]))
+    old = {k: v for k, v in saved.items() if "presence" not in k}
+    fit_presence(old, cv["fold_docs"], mini_gold, cfg, system=0)
+    for key in ("presence_0", "inner_presence_1_0", "inner_presence_2_0"):
+        assert np.allclose(old[key], saved[key], atol=1e-6), key
