@@ -43,11 +43,12 @@ STANDARD = [
 ]
 
 
-def fit_presence(oof: dict, fold_docs, clauses, cfg: dict, system: int) -> None:
+def fit_presence(oof: dict, fold_docs, clauses, cfg: dict, system: int, *, probs: bool = False) -> None:
     """Adds ``presence_{system}`` and ``inner_presence_{k}_{system}`` to ``oof``: the presence
     probabilities the TF-IDF model (section ``baseline`` of ``cfg``) gives, trained exactly where
     the run's models were (each fold's training documents; for the inner predictions, those
-    minus the documents of the inner held-out rows)."""
+    minus the documents of the inner held-out rows). ``probs``: also replace that system's label
+    probabilities (``probs_*``, ``inner_probs_*``) by the refitted model's (``--refit-tfidf``)."""
     from policytag.data.taxonomy import load_taxonomy
     from policytag.training.trainer import fit_classifier
 
@@ -56,19 +57,25 @@ def fit_presence(oof: dict, fold_docs, clauses, cfg: dict, system: int) -> None:
     doc = np.asarray([c.doc_id for c in clauses])
     bcfg = {**cfg, "backend": "baseline"}
     held = np.full((len(clauses), 2), np.nan, dtype=np.float32)
+    held_probs = np.array(oof[f"probs_{system}"], dtype=np.float32, copy=True)
 
     def fit_predict(train_rows, rows):
         m = fit_classifier([clauses[j] for j in train_rows], y[train_rows], bcfg)
-        return m.presence_proba([clauses[j] for j in rows])
+        rows_c = [clauses[j] for j in rows]
+        return m.presence_proba(rows_c), m.predict_proba(rows_c)
 
     for k, docs in enumerate(fold_docs, 1):
         te = np.flatnonzero(np.isin(doc, list(docs)))
         tr = np.flatnonzero(~np.isin(doc, list(docs)))
         idx = np.asarray(oof[f"inner_index_{k}_0"])
         inner_tr = np.setdiff1d(tr, np.flatnonzero(np.isin(doc, list(set(doc[idx])))))
-        oof[f"inner_presence_{k}_{system}"] = fit_predict(inner_tr, idx)
-        held[te] = fit_predict(tr, te)
+        oof[f"inner_presence_{k}_{system}"], inner_p = fit_predict(inner_tr, idx)
+        held[te], held_probs[te] = fit_predict(tr, te)
+        if probs:
+            oof[f"inner_probs_{k}_{system}"] = inner_p
     oof[f"presence_{system}"] = held
+    if probs:
+        oof[f"probs_{system}"] = held_probs
 
 
 def main(argv=None) -> int:
@@ -76,6 +83,9 @@ def main(argv=None) -> int:
     ap.add_argument("report_dir", type=Path)
     ap.add_argument("--rule", action="append", help="NAME|weights|overrides (see the module docstring)")
     ap.add_argument("--json", type=Path, help="also write every rule's figures here")
+    ap.add_argument("--refit-tfidf", action="append", metavar="KEY=VALUE",
+                    help="refit the TF-IDF system on the run's folds and inner folds with this override of the "
+                         "config (e.g. baseline.C=2; repeatable) before replaying: a TF-IDF recipe tried in the blend")
     ap.add_argument("--fit-presence", action="store_true",
                     help="a run saved before the presence gates: fit the TF-IDF system's presence classifiers "
                          "on the run's own folds and inner folds (seconds per fold) so rules can read them")
@@ -86,7 +96,11 @@ def main(argv=None) -> int:
     for k in range(1, len(cv["fold_docs"]) + 1):
         if f"inner_index_{k}_1" in oof and not np.array_equal(oof[f"inner_index_{k}_0"], oof[f"inner_index_{k}_1"]):
             raise SystemExit(f"fold {k}: the systems' inner folds differ; cannot average them")
-    if args.fit_presence:
+    if args.refit_tfidf:
+        fit_presence(oof, cv["fold_docs"], clauses, apply_overrides(base, args.refit_tfidf), system=len(systems) - 1,
+                     probs=True)
+        print(f"TF-IDF system refitted with {args.refit_tfidf}")
+    elif args.fit_presence:
         fit_presence(oof, cv["fold_docs"], clauses, base, system=len(systems) - 1)
     print(f"{len(clauses)} clauses from {cv['n_docs']} documents, {cv['k']} document-grouped folds; systems: "
           + "; ".join(f"{i}: {n}" for i, n in enumerate(systems)) + f"; data hash {cv['data_hash'][:12]}")

@@ -188,3 +188,7 @@ def test_fitting_presence_for_an_old_run_gives_what_the_pipeline_saves(mini_gold
     fit_presence(old, cv["fold_docs"], mini_gold, cfg, system=0)
     for key in ("presence_0", "inner_presence_1_0", "inner_presence_2_0"):
         assert np.allclose(old[key], saved[key], atol=1e-6), key
+    again = {k: v for k, v in saved.items() if "presence" not in k}
+    fit_presence(again, cv["fold_docs"], mini_gold, cfg, system=0, probs=True)  # --refit-tfidf with no change
+    for key in ("probs_0", "inner_probs_1_0", "inner_probs_2_0", "presence_0"):
+        assert np.allclose(again[key], saved[key], atol=1e-6), key
