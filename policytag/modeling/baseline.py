@@ -41,7 +41,7 @@ class BaselineClassifier(PolicyClassifier):
         self.ctx_vec: Any = None
         self.clf: dict[int, Any] = {}  # label index -> LogisticRegression
         self.constant: dict[int, float] = {}
-        self._memo: tuple | None = None  # (key, pairs, scores) of the last _scores call
+        self._memo: tuple | None = None  # (pairs, scores) of the last _scores call
         inp = self.metadata.setdefault("input", {})
         inp.setdefault("use_context", True)
 
@@ -81,7 +81,7 @@ class BaselineClassifier(PolicyClassifier):
         pairs = as_pairs(clauses, context_fields(self.metadata.get("input") or {}))
         x = self._features(pairs, fit=True)
         y = np.asarray(y)
-        nt = int(self.metadata.get("n_themes") or 6)
+        nt = self.n_themes_of_labels()
         if y.shape[1] == len(self.label_ids):
             y = np.column_stack([y, y[:, :nt].max(axis=1) if nt else np.zeros(len(y)),
                                  y[:, nt:].max(axis=1) if y.shape[1] > nt else np.zeros(len(y))])
@@ -125,13 +125,12 @@ class BaselineClassifier(PolicyClassifier):
         a model without them). The last result is kept for the same inputs, so a blend and its
         gates featurize a batch once."""
         pairs = as_pairs(clauses, context_fields(self.metadata.get("input") or {}))
-        key = hash(tuple(pairs))
         memo = getattr(self, "_memo", None)
-        if memo is not None and memo[0] == key and memo[1] == pairs:
-            return memo[2]
+        if memo is not None and memo[0] == pairs:
+            return memo[1]
         out = self._score_pairs(pairs)
         out.setflags(write=False)
-        self._memo = (key, pairs, out)
+        self._memo = (pairs, out)
         return out
 
     def _score_pairs(self, pairs) -> np.ndarray:

@@ -327,12 +327,11 @@ class PolicyClassifier:
     def gate_presence(self, clauses) -> list[np.ndarray | None]:
         """Per entry of :meth:`dimension_gates`: the presence probabilities that dimension's gate
         score averages in, or None (its score is the highest probability)."""
-        from policytag.modeling.decisions import presence_dims
+        from policytag.modeling.decisions import DIMENSIONS, presence_dims
 
         dims = presence_dims(self.metadata.get("gates"))
         pres = self.presence_proba(clauses) if dims else None
-        return [None if pres is None or dim not in dims else pres[:, d]
-                for d, dim in enumerate(("themes", "measures"))]
+        return [None if pres is None or dim not in dims else pres[:, d] for d, dim in enumerate(DIMENSIONS)]
 
     def n_themes_of_labels(self) -> int:
         return int(self.metadata.get("n_themes") or len([i for i in self.label_ids if i in THEME_IDS]))
@@ -340,11 +339,11 @@ class PolicyClassifier:
     def dimension_gates(self) -> list[tuple[slice, float | None]]:
         """``[(columns of the dimension, its gate or None)]`` for themes and measures, as
         :meth:`decide` applies them (no gates: one entry per dimension with None)."""
+        from policytag.modeling.decisions import dimension_slices
+
         gates = self.metadata.get("gates") or {}
-        n = self.n_themes_of_labels()
-        k = len(self.label_ids)
-        return [(slice(0, n), None if gates.get("themes") is None else float(gates["themes"])),
-                (slice(n, k), None if gates.get("measures") is None else float(gates["measures"]))]
+        return [(sl, None if gates.get(dim) is None else float(gates[dim]))
+                for dim, sl in dimension_slices(self.n_themes_of_labels(), len(self.label_ids))]
 
     def predict(self, clauses, batch_size: int | None = None, progress: bool = False) -> list[Prediction]:
         clauses = list(clauses)

@@ -45,6 +45,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from policytag.errors import ModelNotFoundError, PolicytagError
+from policytag.modeling.decisions import gate_score
 
 ONNX_SUBDIR = "onnx"
 FP32_FILE = "model.onnx"
@@ -277,26 +278,26 @@ def recheck_rows(probs: np.ndarray, net: np.ndarray, thresholds: np.ndarray, mar
     pb = np.asarray(probs, dtype=np.float64)
     ln = _logit(pn)
     keep = 1.0 - float(weight)
-    hi = _logit(pb + keep * (1.0 / (1.0 + np.exp(-(ln + margin))) - pn))
-    lo = _logit(pb + keep * (1.0 / (1.0 + np.exp(-(ln - margin))) - pn))
+    hi = _logit(pb + keep * (_sigmoid(ln + margin) - pn))
+    lo = _logit(pb + keep * (_sigmoid(ln - margin) - pn))
     t = _logit(np.asarray(thresholds))[None, :]
     out = np.zeros(n, dtype=bool)
-    pres = list(presence) + [None] * max(0, len(list(gates)) - len(list(presence)))
-    for (sl, g), q in zip((list(gates) or [(slice(0, probs.shape[1]), None)]), pres or [None]):
+    dims = list(gates) or [(slice(0, probs.shape[1]), None)]
+    pres = list(presence) + [None] * (len(dims) - len(presence))
+    for (sl, g), q in zip(dims, pres):
         crosses = np.any((hi[:, sl] >= t[:, sl]) & (lo[:, sl] < t[:, sl]), axis=1)
         if g is None:
             out |= crosses
             continue
-        top_hi, top_lo = hi[:, sl].max(axis=1), lo[:, sl].max(axis=1)
-        if q is None:
-            lg = float(_logit(np.asarray(g)))
-            open_hi, open_lo = top_hi >= lg, top_lo >= lg
-        else:  # gate score = (highest probability + presence) / 2, monotone in the highest probability
-            q = np.asarray(q, dtype=np.float64)
-            sig = lambda z: 1.0 / (1.0 + np.exp(-z))  # noqa: E731
-            open_hi, open_lo = (sig(top_hi) + q) / 2 >= float(g), (sig(top_lo) + q) / 2 >= float(g)
+        # decide()'s own gate score, at the highest probability moved up and down (it is monotone in it)
+        open_hi, open_lo = (gate_score(_sigmoid(hi[:, sl].max(axis=1))[:, None], q) >= float(g),
+                            gate_score(_sigmoid(lo[:, sl].max(axis=1))[:, None], q) >= float(g))
         out |= open_hi & (~open_lo | crosses)  # the gate could be open, and could close or a label flip
     return out
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.asarray(z, dtype=np.float64)))
 
 
 def _logit(p: np.ndarray) -> np.ndarray:

@@ -118,7 +118,6 @@ def replay_decisions(oof: Any, fold_docs: Sequence[Sequence[str]], clauses: Sequ
     without them the gates read the highest probability alone.
     Returns per-fold and pooled metrics like :func:`cross_validate`.
     """
-    from policytag.modeling.decisions import presence_dims
     from policytag.training.thresholds import apply_gates
     from policytag.training.trainer import tune_decisions
 
@@ -145,7 +144,7 @@ def replay_decisions(oof: Any, fold_docs: Sequence[Sequence[str]], clauses: Sequ
         inner_pres = np.asarray(oof[inner_key]) if src is not None and inner_key in keys else None
         th, gates = tune_decisions(y[idx], mix(f"inner_probs_{k}"), cfg, nt, inner_pres)
         dec[te] = apply_gates((probs[te] >= th[None, :]).astype(int), probs[te], nt, gates,
-                              pres_all[te] if pres_all is not None and presence_dims(gates) else None)
+                              None if pres_all is None else pres_all[te])
         m = compute_metrics(y[te], dec[te], tax.label_ids, nt)
         m["held_out_docs"] = list(docs)
         per_fold.append(m)

@@ -86,8 +86,7 @@ def tune_gates(y_true: np.ndarray, probs: np.ndarray, thresholds: np.ndarray, n_
         t = y_true[:, sl]
         none = t.sum(axis=1) == 0
         cap = (max_false_rate or {}).get(dim)
-        score = gate_score(probs[:, sl], np.asarray(presence)[:, d] if dim in uses else None) \
-            if probs.shape[0] and sl.stop > sl.start else np.zeros(probs.shape[0])
+        score = gate_score(probs[:, sl], np.asarray(presence)[:, d] if dim in uses else None)
         cands = []
         for g in [None, *threshold_grid(grid)]:
             dd = base[:, sl] if g is None else base[:, sl] * (score >= g)[:, None]

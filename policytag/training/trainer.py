@@ -38,7 +38,6 @@ from policytag.modeling.classifier import (COMPANION_DIR, PolicyClassifier, Tran
                                          bottom_layers_forward,
                                          build_net, encode_pairs,
                                          encoder_layers, first_segment_mask)
-from policytag.modeling.decisions import presence_dims
 from policytag.training.thresholds import apply_gates, tune_gates, tune_thresholds
 
 BUNDLED_PREFIX = "bundled:"
@@ -579,7 +578,7 @@ def fit_with_thresholds(clauses: Sequence[Clause], cfg: dict, *, progress: bool 
             record.update(inner_probs=probs, inner_covered=covered, inner_presence=presence)
         th, gates = tune_decisions(y[covered], probs[covered], cfg, len(tax.themes), presence[covered])
         dec = apply_gates((probs[covered] >= th[None, :]).astype(int), probs[covered], len(tax.themes), gates,
-                          presence[covered] if presence_dims(gates) else None)
+                          presence[covered])
         oof_metrics = compute_metrics(y[covered], dec, tax.label_ids, len(tax.themes))
         oof_metrics["note"] = ("out-of-fold on the training data with the tuned thresholds "
                                "(optimistic: thresholds were tuned on these same predictions)")
