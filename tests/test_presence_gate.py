@@ -192,3 +192,16 @@ def test_fitting_presence_for_an_old_run_gives_what_the_pipeline_saves(mini_gold
     fit_presence(again, cv["fold_docs"], mini_gold, cfg, system=0, probs=True)  # --refit-tfidf with no change
     for key in ("probs_0", "inner_probs_1_0", "inner_probs_2_0", "presence_0"):
         assert np.allclose(again[key], saved[key], atol=1e-6), key
+
+
+def test_a_wrong_gate_presence_fails_before_any_training(mini_gold, monkeypatch):
+    from policytag.config import load_config
+    from policytag.errors import ConfigError
+    from policytag.training import trainer
+
+    def no_training(*a, **k):
+        raise AssertionError("trained before checking the config")
+
+    monkeypatch.setattr(trainer, "fit_classifier", no_training)
+    with pytest.raises(ConfigError, match="gate_presence"):
+        trainer.fit_with_thresholds(mini_gold, load_config("tiny", ["thresholds.gate_presence=[acts]"]))

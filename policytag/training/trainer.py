@@ -559,6 +559,7 @@ def fit_with_thresholds(clauses: Sequence[Clause], cfg: dict, *, progress: bool 
     if not clauses:
         raise PolicytagError("no labeled clauses to train on")
     y = D.label_matrix(clauses, tax)
+    presence_dims_of(cfg)  # a wrong thresholds.gate_presence fails before the training, not after
     backend = cfg["backend"]
     k = int(get(cfg, "thresholds.inner_folds") or 0)
     n_docs = len({c.doc_id for c in clauses})
